@@ -1,0 +1,65 @@
+# trac-breezy: Trac and Bazaar (Breezy's smart server) behind one Apache httpd
+# with a pip-built mod_wsgi, run by supervisord.
+#
+# Builds with BuildKit and with the legacy builder alike (no RUN --mount), and
+# contacts no container registry: BASE_IMAGE must be in the local image store
+# (scripts/make-base-image makes debian:trixie-slim from Debian's packages).
+ARG BASE_IMAGE=debian:trixie-slim
+
+# ---- build: compile mod_wsgi and install the pinned Python stack ------------
+FROM ${BASE_IMAGE} AS build
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        apache2-dev ca-certificates gcc libc6-dev python3-dev python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+
+# Extra CA certificates (build-certs/*.crt) are trusted by pip here and only
+# here: this stage is thrown away, the final image copies the virtualenv alone.
+COPY build-certs/ /tmp/build-certs/
+RUN cat /etc/ssl/certs/ca-certificates.crt > /tmp/build-ca.pem \
+    && find /tmp/build-certs -name '*.crt' -exec cat {} + >> /tmp/build-ca.pem
+
+COPY requirements.lock /tmp/requirements.lock
+# --no-cache-dir: a cached wheel of mod_wsgi may be built against another Python.
+RUN python3.13 -m venv /opt/trac-breezy \
+    && PIP_CERT=/tmp/build-ca.pem SSL_CERT_FILE=/tmp/build-ca.pem \
+       /opt/trac-breezy/bin/pip install --no-cache-dir --disable-pip-version-check \
+           --require-hashes -r /tmp/requirements.lock \
+    && /opt/trac-breezy/bin/mod_wsgi-express module-config > /tmp/wsgi-module.conf \
+    && cat /tmp/wsgi-module.conf
+
+COPY pyproject.toml README.md /src/
+COPY trac_breezy/ /src/trac_breezy/
+RUN /opt/trac-breezy/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --no-deps --no-build-isolation --no-index /src \
+    && /opt/trac-breezy/bin/pip check
+
+# ---- runtime: Apache, Python and the virtualenv; no compiler ----------------
+FROM ${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        apache2-bin apache2-utils libpython3.13 media-types python3.13 \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=build /opt/trac-breezy /opt/trac-breezy
+COPY --from=build /tmp/wsgi-module.conf /usr/share/trac-breezy/apache/wsgi-module.conf
+COPY apache/ /usr/share/trac-breezy/apache/
+COPY wsgi/ /usr/share/trac-breezy/wsgi/
+COPY scripts/supervisord.conf /usr/share/trac-breezy/supervisord.conf
+COPY scripts/docker-entrypoint /usr/local/bin/docker-entrypoint
+
+# Fresh named volumes copy these directories, ownership included, so a bare
+# `docker compose up` gets volumes that www-data (33) can write.
+RUN mkdir -p /var/lib/trac /srv/bzr /run/trac-breezy /usr/share/trac-breezy/empty \
+    && chown www-data:www-data /var/lib/trac /srv/bzr \
+    && chmod 0777 /run/trac-breezy
+
+ENV PATH=/opt/trac-breezy/bin:$PATH \
+    PYTHONUNBUFFERED=1
+VOLUME ["/var/lib/trac", "/srv/bzr"]
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["docker-entrypoint"]
+CMD ["supervisord"]

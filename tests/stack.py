@@ -1,0 +1,153 @@
+"""Drive the real stack for end-to-end tests: Docker, Compose and the brz client.
+
+The tests use whichever Compose the host has (the `docker compose` plugin, else
+`docker-compose` v1) and fail, never skip, when no Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BRZ = str(Path(sys.executable).with_name("brz"))
+
+
+def run(args: list[str], *, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command, capture its output, and fail the test with it on error."""
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}\n"
+            f"stdout: {result.stdout[-4000:]}\nstderr: {result.stderr[-4000:]}"
+        )
+    return result
+
+
+def require_docker() -> None:
+    if shutil.which("docker") is None:
+        pytest.fail("the docker client is not installed; run scripts/test, which installs it")
+    probe = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.fail(
+            "no Docker engine answers (`docker info` failed); run scripts/test, which starts "
+            f"Debian's engine as root, or start Docker: {probe.stderr.strip()[:300]}"
+        )
+
+
+def compose_command() -> list[str]:
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor `docker-compose` is installed; run scripts/test")
+    raise AssertionError  # not reached
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    """One Compose project of compose.yaml, on its own port and volumes."""
+
+    project: str
+    port: int
+    image: str
+    env_overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": self.project,
+            "HTTP_PORT": str(self.port),
+            "TRAC_BREEZY_IMAGE": self.image,
+            **self.env_overrides,
+        }
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run([*compose_command(), "-f", str(ROOT / "compose.yaml"), *args],
+                   check=check, timeout=timeout, env=self.env, cwd=ROOT)
+
+    def exec(self, *args: str, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        as_user = ["--user", user] if user else []
+        return self.compose("exec", "-T", *as_user, "web", *args, check=check)
+
+    def container_id(self) -> str:
+        return self.compose("ps", "-q", "web").stdout.strip()
+
+    def inspect(self) -> dict:
+        return json.loads(run(["docker", "inspect", self.container_id()]).stdout)[0]
+
+    def volume(self, name: str) -> str:
+        return f"{self.project}_{name}"
+
+    def up(self, timeout: float = 180) -> float:
+        """`up -d`, then wait for the healthcheck; returns seconds to healthy."""
+        started = time.monotonic()
+        self.compose("up", "-d", "--no-build")
+        self.wait_healthy(timeout)
+        return time.monotonic() - started
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        status = "?"
+        while time.monotonic() < deadline:
+            state = self.inspect()["State"]
+            status = state.get("Health", {}).get("Status", state["Status"])
+            if status == "healthy":
+                return
+            if state["Status"] == "exited":
+                break
+            time.sleep(0.5)
+        logs = self.compose("logs", "--no-color", "web", check=False).stdout
+        pytest.fail(f"the container did not become healthy (last status {status}):\n{logs[-6000:]}")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bzr_url(self, path: str, scheme: str = "bzr+http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/bzr/{path}"
+
+    def get(self, path: str) -> tuple[int, dict[str, str], str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=60) as response:
+                return response.status, dict(response.headers), response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read().decode("utf-8", "replace")
+
+
+class Brz:
+    """The real `brz` client, isolated from the user's configuration."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "BRZ_HOME": str(home / ".config" / "breezy"),
+            "BRZ_EMAIL": "Test User <test@example.org>",
+            "BRZ_PLUGIN_PATH": "-site:-user",
+            "BRZ_LOG": str(home / "brz.log"),
+        }
+
+    def __call__(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return run([BRZ, *args], check=check, timeout=300, env=self.env, cwd=cwd)
+
+    def revno(self, location: str | Path) -> int:
+        return int(self("revno", str(location)).stdout.strip())

@@ -1,0 +1,165 @@
+"""The settings table: defaults, validation of every variable, _FILE secrets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from trac_breezy import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Values that could change the meaning of the Apache configuration they would
+# be written into. Every one must be refused for every setting.
+HOSTILE_VALUES = [
+    "/srv/bzr\nInclude /etc/shadow",
+    "/srv/bzr\rX",
+    '/srv/bzr" env=x',
+    "/srv/bzr'",
+    "/srv/bzr\\",
+    "/srv/${HOME}",
+    "/srv/%{GLOBAL}",
+    "/srv/<Location />",
+    "/srv/bzr>",
+    "/srv/`id`",
+    "/srv/bzr\x00",
+    "/srv/bzr\x1b[31m",
+    "/srv/bzr\x7f",
+    "/srv/bzr\x85",
+    "/srv/bzr\udcff",  # an undecodable byte, as os.environ hands it over
+    " /srv/bzr",
+    "/srv/bzr\t",
+]
+
+
+def test_defaults_make_a_working_configuration():
+    values = settings.load({})
+    assert values["TRAC_URL_PATH"] == "/trac"
+    assert values["BZR_URL_PATH"] == "/bzr"
+    assert values["BZR_ROOT"] == "/srv/bzr"
+    assert values["TRAC_ENV_PARENT_DIR"] == "/var/lib/trac"
+    assert values["BZR_ALLOW_WRITES"] == "false"
+    assert values["LISTEN_PORT"] == "8080"
+    assert settings.setenv_directives(values, "trac") == [("trac.env_parent_dir", "/var/lib/trac")]
+    assert settings.setenv_directives(values, "bzr") == [("bzr_wsgi.root", "/srv/bzr")]
+
+
+def test_every_default_passes_its_own_validation():
+    for setting in settings.SETTINGS:
+        assert settings.check_apache_safe(setting.default) is None, setting.name
+        assert setting.validate(setting.default) is None, setting.name
+
+
+@pytest.mark.parametrize("name", [s.name for s in settings.SETTINGS])
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=repr)
+def test_hostile_value_is_refused_and_named(name, value):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({name: value})
+    assert len(caught.value.messages) == 1
+    assert caught.value.messages[0].startswith(name + "=")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRAC_URL_PATH", "trac"),
+        ("TRAC_URL_PATH", "/trac/"),
+        ("TRAC_URL_PATH", "/"),
+        ("TRAC_URL_PATH", "/a/../b"),
+        ("TRAC_URL_PATH", "/a b"),
+        ("BZR_URL_PATH", "/bzr/.."),
+        ("BZR_ROOT", "srv/bzr"),
+        ("BZR_ROOT", "/srv/../etc"),
+        ("BZR_ROOT", "/srv/bzr/"),
+        ("TRAC_ENV_PARENT_DIR", "/var/lib/trac with space"),
+        ("TRAC_BASE_URL", "ftp://example.org/"),
+        ("TRAC_BASE_URL", "example.org"),
+        ("TRAC_LOCALE", "en_US.UTF-8@x"),
+        ("BZR_ALLOW_WRITES", "maybe"),
+        ("WSGI_PROCESSES", "0"),
+        ("WSGI_PROCESSES", "65"),
+        ("WSGI_THREADS", "-1"),
+        ("WSGI_THREADS", "2.5"),
+        ("LISTEN_PORT", "80"),
+        ("LISTEN_PORT", "70000"),
+        ("LOG_LEVEL", "loud"),
+        ("PUID", "0"),
+        ("PUID", "abc"),
+        ("PGID", "-5"),
+    ],
+)
+def test_invalid_value_is_refused_with_the_fix(name, value):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({name: value})
+    (message,) = caught.value.messages
+    assert message.startswith(f"{name}=")
+    assert f"fix or unset {name}" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRAC_URL_PATH", "/projects/trac"),
+        ("BZR_ROOT", "/data/bzr-2.0"),
+        ("TRAC_BASE_URL", "https://trac.example.org:8443/trac"),
+        ("TRAC_LOCALE", "de_DE"),
+        ("BZR_ALLOW_WRITES", "Yes"),
+        ("WSGI_THREADS", "256"),
+        ("PUID", "1000"),
+    ],
+)
+def test_valid_value_is_kept(name, value):
+    assert settings.load({name: value})[name] == value
+
+
+def test_all_errors_are_reported_at_once():
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({"WSGI_THREADS": "x", "LOG_LEVEL": "y"})
+    assert [m.split("=")[0] for m in caught.value.messages] == ["WSGI_THREADS", "LOG_LEVEL"]
+
+
+def test_overlapping_url_paths_are_refused():
+    with pytest.raises(settings.SettingsError, match="overlap"):
+        settings.load({"TRAC_URL_PATH": "/code", "BZR_URL_PATH": "/code/bzr"})
+
+
+def test_value_from_file(tmp_path):
+    secret = tmp_path / "port"
+    secret.write_text("9090\n")
+    assert settings.load({"LISTEN_PORT_FILE": str(secret)})["LISTEN_PORT"] == "9090"
+
+
+def test_value_from_file_is_validated_too(tmp_path):
+    secret = tmp_path / "root"
+    secret.write_text('/srv/x"\nInclude /etc/passwd\n')
+    with pytest.raises(settings.SettingsError, match="^BZR_ROOT="):
+        settings.load({"BZR_ROOT_FILE": str(secret)})
+
+
+def test_missing_file_names_the_variable(tmp_path):
+    with pytest.raises(settings.SettingsError, match="^LISTEN_PORT_FILE=.*cannot read"):
+        settings.load({"LISTEN_PORT_FILE": str(tmp_path / "absent")})
+
+
+def test_variable_and_its_file_together_are_refused(tmp_path):
+    secret = tmp_path / "port"
+    secret.write_text("9090")
+    with pytest.raises(settings.SettingsError, match="both set"):
+        settings.load({"LISTEN_PORT": "9090", "LISTEN_PORT_FILE": str(secret)})
+
+
+def test_readme_lists_every_variable_exactly_as_the_table_says():
+    readme = (ROOT / "README.md").read_text()
+    assert settings.markdown_table() in readme, (
+        "README.md's table of variables differs from trac_breezy/settings.py; "
+        "paste the output of `python -m trac_breezy.settings` into README.md"
+    )
+
+
+def test_every_documented_variable_exists():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(settings.markdown_table().splitlines()[0], 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)`", table, re.M))
+    assert documented == set(settings.BY_NAME)

@@ -1,0 +1,1 @@
+"""trac-breezy: Trac and Breezy's smart server behind one Apache httpd."""

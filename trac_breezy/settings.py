@@ -1,0 +1,276 @@
+"""The container's settings: one declared table, read from the environment.
+
+Every environment variable the container understands is one `Setting` in
+`SETTINGS`. The same table drives the entrypoint (validation and the Apache
+configuration it renders), the unit tests (every row is checked against hostile
+values) and the README's list of variables (`python -m trac_breezy.settings`
+prints it; a test keeps the README equal to it), so the three cannot drift.
+
+Values end up inside Apache's configuration, mostly as `SetEnv` directives.
+Anything that could change the meaning of that configuration (a line break, a
+quote, a backslash, `${...}` variable expansion, `<` opening a section, control
+bytes, ...) is refused before any other check, for every setting.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+# Characters and sequences that could end a quoted Apache argument, start a
+# new directive or section, or trigger Apache's or mod_wsgi's own expansion.
+_FORBIDDEN_SEQUENCES = ('"', "'", "\\", "<", ">", "`", "${", "%{")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class SettingsError(Exception):
+    """One or more settings are invalid; each message names its variable."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+def check_apache_safe(value: str) -> str | None:
+    """Return why `value` cannot be placed in Apache's config, or None."""
+    if _CONTROL.search(value):
+        return "contains a line break or another control character"
+    for sequence in _FORBIDDEN_SEQUENCES:
+        if sequence in value:
+            return f"contains {sequence!r}, which Apache's configuration would interpret"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if value != value.strip():
+        return "has leading or trailing spaces"
+    return None
+
+
+# -- validators: take the raw string, return an error text or None ----------
+
+Validator = Callable[[str], "str | None"]
+
+_URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+_FS_PATH = re.compile(r"^(/[A-Za-z0-9._@+=,~-]+)+$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&()*+,;=:@-]*)*$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+LOG_LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
+
+
+def url_path(value: str) -> str | None:
+    if not _URL_PATH.match(value) or "/../" in value + "/" or "/./" in value + "/":
+        return "must be a URL path like /trac: a leading slash, no trailing slash, no '..'"
+    return None
+
+
+def fs_path(value: str) -> str | None:
+    if not _FS_PATH.match(value) or "/../" in value + "/" or "/./" in value + "/":
+        return "must be an absolute directory path like /srv/bzr, without '..'"
+    return None
+
+
+def boolean(value: str) -> str | None:
+    if value.lower() not in _TRUE + _FALSE:
+        return "must be true or false (also 1/0, yes/no, on/off)"
+    return None
+
+
+def integer(low: int, high: int) -> Validator:
+    def check(value: str) -> str | None:
+        if not value.isdigit() or not low <= int(value) <= high:
+            return f"must be a whole number from {low} to {high}"
+        return None
+
+    return check
+
+
+def optional(check: Validator) -> Validator:
+    def check_unless_empty(value: str) -> str | None:
+        return None if value == "" else check(value)
+
+    return check_unless_empty
+
+
+def one_of(*choices: str) -> Validator:
+    def check(value: str) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(choices)
+
+    return check
+
+
+def base_url(value: str) -> str | None:
+    if not _BASE_URL.match(value):
+        return "must be an absolute http(s) URL like https://trac.example.org/trac"
+    return None
+
+
+def locale(value: str) -> str | None:
+    return None if _LOCALE.match(value) else "must be a locale name like en_US or de"
+
+
+def as_bool(value: str) -> bool:
+    return value.lower() in _TRUE
+
+
+# -- the table ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default, its check and where it lands.
+
+    `lands` is for people (the README); `setenv` names the Apache `SetEnv`
+    key the value becomes inside the `<Location>` of `location` ("trac" or
+    "bzr"), when it becomes one.
+    """
+
+    name: str
+    default: str
+    validate: Validator
+    lands: str
+    help: str
+    setenv: str | None = None
+    location: str | None = None
+    secret: bool = False
+    example: str = field(default="", compare=False)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "TRAC_URL_PATH", "/trac", url_path, "Apache: `WSGIScriptAlias`",
+        "URL path under which Trac is served; `/trac/` lists the projects.",
+    ),
+    Setting(
+        "TRAC_ENV_PARENT_DIR", "/var/lib/trac", fs_path,
+        "`SetEnv trac.env_parent_dir` in Trac's `<Location>`",
+        "Directory whose subdirectories are Trac environments (mount your volume here).",
+        setenv="trac.env_parent_dir", location="trac",
+    ),
+    Setting(
+        "TRAC_BASE_URL", "", optional(base_url), "`SetEnv trac.base_url` when set",
+        "Public URL of the Trac root, for links in mail and feeds; empty: taken from each request.",
+        setenv="trac.base_url", location="trac",
+    ),
+    Setting(
+        "TRAC_LOCALE", "", optional(locale), "`SetEnv trac.locale` when set",
+        "Language of Trac's pages for everyone; empty: each browser's choice.",
+        setenv="trac.locale", location="trac",
+    ),
+    Setting(
+        "BZR_URL_PATH", "/bzr", url_path,
+        "Apache: `WSGIScriptAliasMatch`, `AliasMatch`; `SetEnv bzr_wsgi.prefix`",
+        "URL path under which the Bazaar tree is served (smart server and plain files).",
+    ),
+    Setting(
+        "BZR_ROOT", "/srv/bzr", fs_path,
+        "`SetEnv bzr_wsgi.root` in the Bazaar `<Location>`; the `AliasMatch` target",
+        "Directory of branches and shared repositories (mount your volume here).",
+        setenv="bzr_wsgi.root", location="bzr",
+    ),
+    Setting(
+        "BZR_ALLOW_WRITES", "false", boolean, "`SetEnv bzr_wsgi.mode read-write`",
+        "Let smart-server clients push, commit and create branches. Off by default: "
+        "there is no authentication yet, so anyone who reaches the port could write.",
+    ),
+    Setting(
+        "WSGI_PROCESSES", "2", integer(1, 64), "`WSGIDaemonProcess processes=`",
+        "Daemon processes that run Trac and the smart server.",
+    ),
+    Setting(
+        "WSGI_THREADS", "15", integer(1, 256), "`WSGIDaemonProcess threads=`",
+        "Threads in each daemon process.",
+    ),
+    Setting(
+        "LISTEN_PORT", "8080", integer(1024, 65535), "Apache: `Listen`",
+        "Port Apache listens on inside the container (unprivileged, so 1024 or above).",
+    ),
+    Setting(
+        "LOG_LEVEL", "warn", one_of(*LOG_LEVELS), "Apache: `LogLevel`",
+        "Apache's error log level; the log goes to the container's stderr.",
+    ),
+    Setting(
+        "PUID", "", optional(integer(1, 2**31 - 1)), "user the servers run as",
+        "User id Apache and the apps run as. Empty: the owner of `BZR_ROOT` when that is "
+        "not root, else 33 (www-data). Pushed files are owned by it; nothing is chown'ed.",
+    ),
+    Setting(
+        "PGID", "", optional(integer(1, 2**31 - 1)), "group the servers run as",
+        "Group id to run as. Empty: `PUID`'s primary group when `PUID` is set, else the "
+        "group of `BZR_ROOT` when its owner is not root, else 33.",
+    ),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """The value of `setting` from NAME or NAME_FILE, with an error or None."""
+    name, file_name = setting.name, setting.name + "_FILE"
+    if name in environ and file_name in environ:
+        return "", f"{name} and {file_name} are both set; set only one of them"
+    if file_name not in environ:
+        return environ.get(name, setting.default), None
+    path = environ[file_name]
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().rstrip("\r\n"), None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        return "", f"{file_name}={path}: cannot read the file ({reason}); mount it or unset {file_name}"
+
+
+def _shown(setting: Setting, value: str) -> str:
+    return "(hidden)" if setting.secret else repr(value)
+
+
+def load(environ: Mapping[str, str]) -> dict[str, str]:
+    """Validated values of every setting; raises SettingsError naming each bad one."""
+    values: dict[str, str] = {}
+    errors: list[str] = []
+    for setting in SETTINGS:
+        value, error = _raw_value(setting, environ)
+        if error is None:
+            error = check_apache_safe(value) or setting.validate(value)
+            if error:
+                error = f"{setting.name}={_shown(setting, value)} {error}; fix or unset {setting.name}"
+        if error:
+            errors.append(error)
+        values[setting.name] = value
+    errors.extend(_cross_checks(values) if not errors else [])
+    if errors:
+        raise SettingsError(errors)
+    return values
+
+
+def _cross_checks(values: Mapping[str, str]) -> list[str]:
+    trac, bzr = values["TRAC_URL_PATH"], values["BZR_URL_PATH"]
+    if trac == bzr or trac.startswith(bzr + "/") or bzr.startswith(trac + "/"):
+        return [f"TRAC_URL_PATH={trac!r} and BZR_URL_PATH={bzr!r} overlap; give each its own path"]
+    return []
+
+
+def setenv_directives(values: Mapping[str, str], location: str) -> list[tuple[str, str]]:
+    """(key, value) pairs for `SetEnv` inside the `<Location>` of `location`."""
+    return [
+        (s.setenv, values[s.name])
+        for s in SETTINGS
+        if s.location == location and s.setenv and values[s.name] != ""
+    ]
+
+
+def markdown_table() -> str:
+    """The README's table of variables."""
+    lines = ["| Variable | Default | Where it lands | What it does |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.name}` | {default} | {s.lands} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")
