@@ -24,9 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BRZ = str(Path(sys.executable).with_name("brz"))
 
 
-def run(args: list[str], *, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], *, check: bool = True, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess:
     """Run a command, capture its output, and fail the test with it on error."""
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
     if check and result.returncode != 0:
         pytest.fail(
             f"{' '.join(args)} exited {result.returncode}\n"
@@ -47,7 +51,12 @@ def require_docker() -> None:
 
 
 def compose_command() -> list[str]:
-    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0:
+    if (
+        subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -80,11 +89,20 @@ class Stack:
             **self.env_overrides,
         }
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        return run([*compose_command(), "-f", str(ROOT / "compose.yaml"), *args],
-                   check=check, timeout=timeout, env=self.env, cwd=ROOT)
+    def compose(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        return run(
+            [*compose_command(), "-f", str(ROOT / "compose.yaml"), *args],
+            check=check,
+            timeout=timeout,
+            env=self.env,
+            cwd=ROOT,
+        )
 
-    def exec(self, *args: str, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def exec(
+        self, *args: str, user: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         as_user = ["--user", user] if user else []
         return self.compose("exec", "-T", *as_user, "web", *args, check=check)
 
@@ -127,7 +145,11 @@ class Stack:
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         try:
             with urllib.request.urlopen(self.url(path), timeout=60) as response:
-                return response.status, dict(response.headers), response.read().decode("utf-8", "replace")
+                return (
+                    response.status,
+                    dict(response.headers),
+                    response.read().decode("utf-8", "replace"),
+                )
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read().decode("utf-8", "replace")
 
@@ -146,7 +168,9 @@ class Brz:
             "BRZ_LOG": str(home / "brz.log"),
         }
 
-    def __call__(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         return run([BRZ, *args], check=check, timeout=300, env=self.env, cwd=cwd)
 
     def revno(self, location: str | Path) -> int:

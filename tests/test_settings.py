@@ -134,12 +134,12 @@ def test_value_from_file(tmp_path):
 def test_value_from_file_is_validated_too(tmp_path):
     secret = tmp_path / "root"
     secret.write_text('/srv/x"\nInclude /etc/passwd\n')
-    with pytest.raises(settings.SettingsError, match="^BZR_ROOT="):
+    with pytest.raises(settings.SettingsError, match=r"^BZR_ROOT="):
         settings.load({"BZR_ROOT_FILE": str(secret)})
 
 
 def test_missing_file_names_the_variable(tmp_path):
-    with pytest.raises(settings.SettingsError, match="^LISTEN_PORT_FILE=.*cannot read"):
+    with pytest.raises(settings.SettingsError, match=r"^LISTEN_PORT_FILE=.*cannot read"):
         settings.load({"LISTEN_PORT_FILE": str(tmp_path / "absent")})
 
 

@@ -251,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     drop_privileges(identity)
     os.environ["HOME"] = str(RUN_DIR / "home")
     supervisor_conf = str(SHARE_DIR / "supervisord.conf")
-    os.execv(sys.executable, [sys.executable, "-m", "trac_breezy.supervisor_main", "-c",
-                              supervisor_conf, *args[1:]])
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "trac_breezy.supervisor_main", "-c", supervisor_conf, *args[1:]],
+    )
     return 0  # not reached
 
 

@@ -26,8 +26,12 @@ def check_trac(conn: http.client.HTTPConnection, path: str) -> str | None:
 
 
 def check_smart_server(conn: http.client.HTTPConnection, path: str) -> str | None:
-    conn.request("POST", path + "/.bzr/smart", body=HELLO_REQUEST,
-                 headers={"Content-Type": "application/octet-stream"})
+    conn.request(
+        "POST",
+        path + "/.bzr/smart",
+        body=HELLO_REQUEST,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     response = conn.getresponse()
     body = response.read()
     if response.status != 200 or not body.startswith(HELLO_ANSWER_PREFIX):

@@ -142,64 +142,104 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "TRAC_URL_PATH", "/trac", url_path, "Apache: `WSGIScriptAlias`",
+        "TRAC_URL_PATH",
+        "/trac",
+        url_path,
+        "Apache: `WSGIScriptAlias`",
         "URL path under which Trac is served; `/trac/` lists the projects.",
     ),
     Setting(
-        "TRAC_ENV_PARENT_DIR", "/var/lib/trac", fs_path,
+        "TRAC_ENV_PARENT_DIR",
+        "/var/lib/trac",
+        fs_path,
         "`SetEnv trac.env_parent_dir` in Trac's `<Location>`",
         "Directory whose subdirectories are Trac environments (mount your volume here).",
-        setenv="trac.env_parent_dir", location="trac",
+        setenv="trac.env_parent_dir",
+        location="trac",
     ),
     Setting(
-        "TRAC_BASE_URL", "", optional(base_url), "`SetEnv trac.base_url` when set",
+        "TRAC_BASE_URL",
+        "",
+        optional(base_url),
+        "`SetEnv trac.base_url` when set",
         "Public URL of the Trac root, for links in mail and feeds; empty: taken from each request.",
-        setenv="trac.base_url", location="trac",
+        setenv="trac.base_url",
+        location="trac",
     ),
     Setting(
-        "TRAC_LOCALE", "", optional(locale), "`SetEnv trac.locale` when set",
+        "TRAC_LOCALE",
+        "",
+        optional(locale),
+        "`SetEnv trac.locale` when set",
         "Language of Trac's pages for everyone; empty: each browser's choice.",
-        setenv="trac.locale", location="trac",
+        setenv="trac.locale",
+        location="trac",
     ),
     Setting(
-        "BZR_URL_PATH", "/bzr", url_path,
+        "BZR_URL_PATH",
+        "/bzr",
+        url_path,
         "Apache: `WSGIScriptAliasMatch`, `AliasMatch`; `SetEnv bzr_wsgi.prefix`",
         "URL path under which the Bazaar tree is served (smart server and plain files).",
     ),
     Setting(
-        "BZR_ROOT", "/srv/bzr", fs_path,
+        "BZR_ROOT",
+        "/srv/bzr",
+        fs_path,
         "`SetEnv bzr_wsgi.root` in the Bazaar `<Location>`; the `AliasMatch` target",
         "Directory of branches and shared repositories (mount your volume here).",
-        setenv="bzr_wsgi.root", location="bzr",
+        setenv="bzr_wsgi.root",
+        location="bzr",
     ),
     Setting(
-        "BZR_ALLOW_WRITES", "false", boolean, "`SetEnv bzr_wsgi.mode read-write`",
+        "BZR_ALLOW_WRITES",
+        "false",
+        boolean,
+        "`SetEnv bzr_wsgi.mode read-write`",
         "Let smart-server clients push, commit and create branches. Off by default: "
         "there is no authentication yet, so anyone who reaches the port could write.",
     ),
     Setting(
-        "WSGI_PROCESSES", "2", integer(1, 64), "`WSGIDaemonProcess processes=`",
+        "WSGI_PROCESSES",
+        "2",
+        integer(1, 64),
+        "`WSGIDaemonProcess processes=`",
         "Daemon processes that run Trac and the smart server.",
     ),
     Setting(
-        "WSGI_THREADS", "15", integer(1, 256), "`WSGIDaemonProcess threads=`",
+        "WSGI_THREADS",
+        "15",
+        integer(1, 256),
+        "`WSGIDaemonProcess threads=`",
         "Threads in each daemon process.",
     ),
     Setting(
-        "LISTEN_PORT", "8080", integer(1024, 65535), "Apache: `Listen`",
+        "LISTEN_PORT",
+        "8080",
+        integer(1024, 65535),
+        "Apache: `Listen`",
         "Port Apache listens on inside the container (unprivileged, so 1024 or above).",
     ),
     Setting(
-        "LOG_LEVEL", "warn", one_of(*LOG_LEVELS), "Apache: `LogLevel`",
+        "LOG_LEVEL",
+        "warn",
+        one_of(*LOG_LEVELS),
+        "Apache: `LogLevel`",
         "Apache's error log level; the log goes to the container's stderr.",
     ),
     Setting(
-        "PUID", "", optional(integer(1, 2**31 - 1)), "user the servers run as",
+        "PUID",
+        "",
+        optional(integer(1, 2**31 - 1)),
+        "user the servers run as",
         "User id Apache and the apps run as. Empty: the owner of `BZR_ROOT` when that is "
         "not root, else 33 (www-data). Pushed files are owned by it; nothing is chown'ed.",
     ),
     Setting(
-        "PGID", "", optional(integer(1, 2**31 - 1)), "group the servers run as",
+        "PGID",
+        "",
+        optional(integer(1, 2**31 - 1)),
+        "group the servers run as",
         "Group id to run as. Empty: `PUID`'s primary group when `PUID` is set, else the "
         "group of `BZR_ROOT` when its owner is not root, else 33.",
     ),
@@ -221,7 +261,10 @@ def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str |
             return secret.read().rstrip("\r\n"), None
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        return "", f"{file_name}={path}: cannot read the file ({reason}); mount it or unset {file_name}"
+        return (
+            "",
+            f"{file_name}={path}: cannot read the file ({reason}); mount it or unset {file_name}",
+        )
 
 
 def _shown(setting: Setting, value: str) -> str:
@@ -237,7 +280,9 @@ def load(environ: Mapping[str, str]) -> dict[str, str]:
         if error is None:
             error = check_apache_safe(value) or setting.validate(value)
             if error:
-                error = f"{setting.name}={_shown(setting, value)} {error}; fix or unset {setting.name}"
+                error = (
+                    f"{setting.name}={_shown(setting, value)} {error}; fix or unset {setting.name}"
+                )
         if error:
             errors.append(error)
         values[setting.name] = value

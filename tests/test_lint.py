@@ -1,0 +1,33 @@
+"""Lint in the test command: ruff, hadolint, and Compose's own check of compose.yaml."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from stack import ROOT, Stack, compose_command, run
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    found = BIN / name
+    return str(found) if found.exists() else (shutil.which(name) or name)
+
+
+def test_ruff():
+    run([tool("ruff"), "check", str(ROOT)], cwd=ROOT)
+
+
+def test_hadolint():
+    run(
+        [tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(ROOT / "Dockerfile")],
+        cwd=ROOT,
+    )
+
+
+def test_compose_config():
+    assert compose_command()
+    result = Stack(project="tblint", port=8080, image="trac-breezy:lint").compose("config", "-q")
+    assert result.returncode == 0
