@@ -162,11 +162,15 @@ class Brz:
         self.env = {
             **os.environ,
             "HOME": str(home),
-            "BRZ_HOME": str(home / ".config" / "breezy"),
             "BRZ_EMAIL": "Test User <test@example.org>",
             "BRZ_PLUGIN_PATH": "-site:-user",
             "BRZ_LOG": str(home / "brz.log"),
         }
+
+    @property
+    def config_dir(self) -> Path:
+        """Where this client reads breezy.conf and authentication.conf."""
+        return Path(self.env["HOME"]) / ".config" / "breezy"
 
     def __call__(
         self, *args: str, cwd: Path | None = None, check: bool = True
