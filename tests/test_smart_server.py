@@ -20,15 +20,15 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from fastbencode import bencode
-
 from stack import Brz
+
 from trac_breezy import smart_server
 
 USERS = {"alice": "wonderland"}
 
 
 class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
 
@@ -52,7 +52,9 @@ def apache_like(root: Path, mode: str):
         if header:
             user, _, password = base64.b64decode(header.split()[1]).decode().partition(":")
             if USERS.get(user) != password:
-                start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="trac-breezy"')])
+                start_response(
+                    "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="trac-breezy"')]
+                )
                 return [b"wrong credentials\n"]
             environ["REMOTE_USER"] = user
         return smart_server.application(environ, start_response)
