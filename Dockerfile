@@ -52,13 +52,14 @@ COPY scripts/docker-entrypoint /usr/local/bin/docker-entrypoint
 
 # Fresh named volumes copy these directories, ownership included, so a bare
 # `docker compose up` gets volumes that www-data (33) can write.
-RUN mkdir -p /var/lib/trac /srv/bzr /run/trac-breezy /usr/share/trac-breezy/empty \
-    && chown www-data:www-data /var/lib/trac /srv/bzr \
+RUN mkdir -p /var/lib/trac /srv/bzr /var/lib/trac-breezy /run/trac-breezy \
+        /usr/share/trac-breezy/empty \
+    && chown www-data:www-data /var/lib/trac /srv/bzr /var/lib/trac-breezy \
     && chmod 0777 /run/trac-breezy
 
 ENV PATH=/opt/trac-breezy/bin:$PATH \
     PYTHONUNBUFFERED=1
-VOLUME ["/var/lib/trac", "/srv/bzr"]
+VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["docker-entrypoint"]

@@ -37,7 +37,9 @@ def test_default_config_routes_both_apps(share):
     assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf
     assert 'SetEnv bzr_wsgi.root "/srv/bzr"' in conf
     assert 'SetEnv bzr_wsgi.prefix "/bzr/"' in conf
-    assert 'SetEnv bzr_wsgi.mode "read-only"' in conf
+    assert 'SetEnv bzr_wsgi.mode "read-write"' in conf
+    assert "Require expr -z %{HTTP:Authorization}" in conf  # anonymous reads
+    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in conf
     assert "LimitRequestBody 0" in conf
     assert "trac.base_url" not in conf and "trac.locale" not in conf
 
@@ -51,7 +53,9 @@ def test_settings_land_where_the_table_says(share):
             "TRAC_ENV_PARENT_DIR": "/data/trac",
             "TRAC_BASE_URL": "https://example.org/projects",
             "TRAC_LOCALE": "de_DE",
-            "BZR_ALLOW_WRITES": "yes",
+            "BZR_ALLOW_WRITES": "no",
+            "BZR_ANONYMOUS_READ": "off",
+            "HTPASSWD_PATH": "/data/auth/users",
             "WSGI_PROCESSES": "3",
             "WSGI_THREADS": "7",
             "LISTEN_PORT": "9000",
@@ -66,8 +70,10 @@ def test_settings_land_where_the_table_says(share):
     assert 'SetEnv trac.base_url "https://example.org/projects"' in conf
     assert 'SetEnv trac.locale "de_DE"' in conf
     assert 'SetEnv bzr_wsgi.prefix "/code/"' in conf
-    assert 'SetEnv bzr_wsgi.mode "read-write"' in conf
+    assert 'SetEnv bzr_wsgi.mode "read-only"' in conf
+    assert "Require expr" not in conf.split("<Location /code/>")[1].split("</Location>")[0]
     assert "processes=3 threads=7 " in conf
+    assert conf.count('AuthUserFile "/data/auth/users"') == 2  # pushes and Trac logins
 
 
 def test_setenv_lines_sit_inside_their_location(share):

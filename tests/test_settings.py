@@ -40,7 +40,9 @@ def test_defaults_make_a_working_configuration():
     assert values["BZR_URL_PATH"] == "/bzr"
     assert values["BZR_ROOT"] == "/srv/bzr"
     assert values["TRAC_ENV_PARENT_DIR"] == "/var/lib/trac"
-    assert values["BZR_ALLOW_WRITES"] == "false"
+    assert values["BZR_ALLOW_WRITES"] == "true"
+    assert values["BZR_ANONYMOUS_READ"] == "true"
+    assert values["ADMIN_USER"] == ""
     assert values["LISTEN_PORT"] == "8080"
     assert settings.setenv_directives(values, "trac") == [("trac.env_parent_dir", "/var/lib/trac")]
     assert settings.setenv_directives(values, "bzr") == [("bzr_wsgi.root", "/srv/bzr")]
@@ -52,7 +54,7 @@ def test_every_default_passes_its_own_validation():
         assert setting.validate(setting.default) is None, setting.name
 
 
-@pytest.mark.parametrize("name", [s.name for s in settings.SETTINGS])
+@pytest.mark.parametrize("name", [s.name for s in settings.SETTINGS if s.in_apache_config])
 @pytest.mark.parametrize("value", HOSTILE_VALUES, ids=repr)
 def test_hostile_value_is_refused_and_named(name, value):
     with pytest.raises(settings.SettingsError) as caught:
@@ -61,9 +63,35 @@ def test_hostile_value_is_refused_and_named(name, value):
     assert caught.value.messages[0].startswith(name + "=")
 
 
+def test_password_may_hold_any_printable_character_but_no_line_break():
+    env = {"ADMIN_USER": "admin", "ADMIN_PASSWORD": "a\"b'c\\d<e>${f}%{g} h"}
+    assert settings.load(env)["ADMIN_PASSWORD"] == env["ADMIN_PASSWORD"]
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({"ADMIN_USER": "admin", "ADMIN_PASSWORD": "secret\nInclude x"})
+    (message,) = caught.value.messages
+    assert message.startswith("ADMIN_PASSWORD=(hidden) ")
+    assert "secret" not in message
+
+
+def test_admin_user_needs_a_password():
+    with pytest.raises(settings.SettingsError, match="ADMIN_USER is set but ADMIN_PASSWORD"):
+        settings.load({"ADMIN_USER": "admin"})
+
+
+def test_admin_password_from_a_file(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    env = {"ADMIN_USER": "admin", "ADMIN_PASSWORD_FILE": str(secret), "ADMIN_PASSWORD": ""}
+    assert settings.load(env)["ADMIN_PASSWORD"] == "s3cret"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
+        ("ADMIN_USER", "-admin"),
+        ("ADMIN_USER", "a:b"),
+        ("BZR_ANONYMOUS_READ", "sometimes"),
+        ("HTPASSWD_PATH", "relative/htpasswd"),
         ("TRAC_URL_PATH", "trac"),
         ("TRAC_URL_PATH", "/trac/"),
         ("TRAC_URL_PATH", "/"),

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import jinja2
 
-from trac_breezy import settings
-from trac_breezy.smart_server import READ_ONLY, READ_WRITE
+from trac_breezy import settings, users
+from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
 RUN_DIR = Path("/run/trac-breezy")
@@ -132,6 +132,8 @@ def template_context(values: Mapping[str, str]) -> dict[str, object]:
     return {
         **values,
         "bzr_mode": READ_WRITE if settings.as_bool(values["BZR_ALLOW_WRITES"]) else READ_ONLY,
+        "anonymous_read": settings.as_bool(values["BZR_ANONYMOUS_READ"]),
+        "realm": REALM,
         "setenv": {loc: settings.setenv_directives(values, loc) for loc in ("trac", "bzr")},
         "run_dir": str(RUN_DIR),
         "home_dir": str(RUN_DIR / "home"),
@@ -164,6 +166,34 @@ def prepare_run_dir(identity: Identity) -> None:
         path.mkdir(mode=0o755, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(path, identity.uid, identity.gid)
+    # Tells the admin commands (run as root by `docker compose exec`) whom
+    # the files they write must belong to.
+    users.IDENTITY_FILE.write_text(f"{identity.uid}:{identity.gid}\n")
+
+
+def prepare_users(values: Mapping[str, str]) -> None:
+    """The htpasswd file exists; ADMIN_USER is in it; say so when nobody is."""
+    htpasswd = Path(values["HTPASSWD_PATH"])
+    if not htpasswd.parent.is_dir():
+        raise StartupError(
+            f"HTPASSWD_PATH={htpasswd}: the directory {htpasswd.parent} does not exist; "
+            "mount a volume there (compose.yaml does) or set HTPASSWD_PATH"
+        )
+    try:
+        users.ensure_file(htpasswd)
+        users.hand_to_server(htpasswd)
+        admin = values["ADMIN_USER"]
+        if admin and admin not in users.list_users(htpasswd):
+            users.set_password(htpasswd, admin, values["ADMIN_PASSWORD"], new=True)
+            log(f"created user {admin} from ADMIN_USER")
+    except (OSError, users.UserError) as error:
+        raise StartupError(f"HTPASSWD_PATH={htpasswd}: {error}") from None
+    if not users.list_users(htpasswd) and settings.as_bool(values["BZR_ALLOW_WRITES"]):
+        log(
+            "no users yet, so nobody can push: add one with "
+            "`docker compose exec web trac-breezy-user add NAME`, or set ADMIN_USER and "
+            "ADMIN_PASSWORD_FILE"
+        )
 
 
 def hand_over_stdio(identity: Identity) -> None:
@@ -221,13 +251,14 @@ def prepare(environ: Mapping[str, str]) -> Identity:
     check_directory("BZR_ROOT", values["BZR_ROOT"], identity, need_write=writes)
     check_directory("TRAC_ENV_PARENT_DIR", values["TRAC_ENV_PARENT_DIR"], identity, False)
     prepare_run_dir(identity)
+    prepare_users(values)
     conf = RUN_DIR / "httpd.conf"
     conf.write_text(render_httpd_conf(template_context(values)))
     apache_configtest(conf)
     if running_as.uid == 0:
         ensure_passwd_entry(identity)
         hand_over_stdio(identity)
-    mode = "read-write" if writes else "read-only (set BZR_ALLOW_WRITES=true to accept pushes)"
+    mode = "pushes need a password" if writes else "read-only: BZR_ALLOW_WRITES is false"
     log(
         f"serving Trac at {values['TRAC_URL_PATH']}/ and Bazaar at {values['BZR_URL_PATH']}/ "
         f"({mode}) on port {values['LISTEN_PORT']} as uid {identity.uid} gid {identity.gid}"

@@ -17,12 +17,20 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Characters and sequences that could end a quoted Apache argument, start a
 # new directive or section, or trigger Apache's or mod_wsgi's own expansion.
 _FORBIDDEN_SEQUENCES = ('"', "'", "\\", "<", ">", "`", "${", "%{")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+# The two modes of the smart server (`SetEnv bzr_wsgi.mode`).
+READ_ONLY = "read-only"
+READ_WRITE = "read-write"
+# The Basic-auth realm of pushes and Trac logins: one realm, so a browser or
+# brz that knows the password for one knows it for the other.
+REALM = "trac-breezy"
 
 
 class SettingsError(Exception):
@@ -31,6 +39,10 @@ class SettingsError(Exception):
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = messages
+
+
+def has_control_characters(value: str) -> bool:
+    return bool(_CONTROL.search(value))
 
 
 def check_apache_safe(value: str) -> str | None:
@@ -113,6 +125,12 @@ def locale(value: str) -> str | None:
     return None if _LOCALE.match(value) else "must be a locale name like en_US or de"
 
 
+def user_name(value: str) -> str | None:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$", value):
+        return "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit"
+    return None
+
+
 def as_bool(value: str) -> bool:
     return value.lower() in _TRUE
 
@@ -137,7 +155,9 @@ class Setting:
     setenv: str | None = None
     location: str | None = None
     secret: bool = False
-    example: str = field(default="", compare=False)
+    # False for values that never reach Apache's configuration (a password):
+    # then only control characters are refused.
+    in_apache_config: bool = True
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -193,11 +213,43 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "BZR_ALLOW_WRITES",
-        "false",
+        "true",
         boolean,
         "`SetEnv bzr_wsgi.mode read-write`",
-        "Let smart-server clients push, commit and create branches. Off by default: "
-        "there is no authentication yet, so anyone who reaches the port could write.",
+        "Let authenticated users push, commit and create branches. `false`: the tree is "
+        "read-only for everyone. Anonymous clients can never write.",
+    ),
+    Setting(
+        "BZR_ANONYMOUS_READ",
+        "true",
+        boolean,
+        "Apache: `Require` in the Bazaar `<Location>`",
+        "Let clients without a password branch and pull. `false`: every read needs a user too.",
+    ),
+    Setting(
+        "HTPASSWD_PATH",
+        "/var/lib/trac-breezy/htpasswd",
+        fs_path,
+        "Apache: `AuthUserFile`",
+        "The user database (bcrypt htpasswd) for pushes and Trac logins; created if missing.",
+    ),
+    Setting(
+        "ADMIN_USER",
+        "",
+        optional(user_name),
+        "a user in `HTPASSWD_PATH`",
+        "At start, create this user if missing (with `ADMIN_PASSWORD`). Nobody exists by "
+        "default, and then nobody can write.",
+    ),
+    Setting(
+        "ADMIN_PASSWORD",
+        "",
+        lambda value: None,
+        "the password of `ADMIN_USER` when it is created",
+        "Password for `ADMIN_USER`; better given as a file in `ADMIN_PASSWORD_FILE` "
+        "(a Compose secret). Never logged; an existing user's password is left alone.",
+        secret=True,
+        in_apache_config=False,
     ),
     Setting(
         "WSGI_PROCESSES",
@@ -251,10 +303,11 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
     """The value of `setting` from NAME or NAME_FILE, with an error or None."""
     name, file_name = setting.name, setting.name + "_FILE"
-    if name in environ and file_name in environ:
-        return "", f"{name} and {file_name} are both set; set only one of them"
-    if file_name not in environ:
+    # An empty NAME_FILE counts as unset (Compose passes `${X:-}` through as "").
+    if environ.get(file_name, "") == "":
         return environ.get(name, setting.default), None
+    if environ.get(name, "") != "":
+        return "", f"{name} and {file_name} are both set; set only one of them"
     path = environ[file_name]
     try:
         with open(path, encoding="utf-8") as secret:
@@ -278,7 +331,7 @@ def load(environ: Mapping[str, str]) -> dict[str, str]:
     for setting in SETTINGS:
         value, error = _raw_value(setting, environ)
         if error is None:
-            error = check_apache_safe(value) or setting.validate(value)
+            error = _check_form(setting, value) or setting.validate(value)
             if error:
                 error = (
                     f"{setting.name}={_shown(setting, value)} {error}; fix or unset {setting.name}"
@@ -292,11 +345,27 @@ def load(environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+def _check_form(setting: Setting, value: str) -> str | None:
+    if setting.in_apache_config:
+        return check_apache_safe(value)
+    if has_control_characters(value):
+        return "contains a line break or another control character"
+    return None
+
+
 def _cross_checks(values: Mapping[str, str]) -> list[str]:
+    errors = []
     trac, bzr = values["TRAC_URL_PATH"], values["BZR_URL_PATH"]
     if trac == bzr or trac.startswith(bzr + "/") or bzr.startswith(trac + "/"):
-        return [f"TRAC_URL_PATH={trac!r} and BZR_URL_PATH={bzr!r} overlap; give each its own path"]
-    return []
+        errors.append(
+            f"TRAC_URL_PATH={trac!r} and BZR_URL_PATH={bzr!r} overlap; give each its own path"
+        )
+    if values["ADMIN_USER"] and not values["ADMIN_PASSWORD"]:
+        errors.append(
+            "ADMIN_USER is set but ADMIN_PASSWORD is empty; set ADMIN_PASSWORD or "
+            "ADMIN_PASSWORD_FILE, or unset ADMIN_USER"
+        )
+    return errors
 
 
 def setenv_directives(values: Mapping[str, str], location: str) -> list[tuple[str, str]]:

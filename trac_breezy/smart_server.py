@@ -46,10 +46,9 @@ from breezy.bzr.smart import request as smart_request
 from breezy.transport import NoSuchFile, chroot, get_transport, local, readonly
 from fastbencode import bdecode_as_tuple
 
-READ_ONLY = "read-only"
-READ_WRITE = "read-write"
+from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
+
 MODES = (READ_ONLY, READ_WRITE)
-DEFAULT_REALM = "trac-breezy"
 SMART_SUFFIX = "/.bzr/smart"
 
 # How much of a request body is read to find its verb (the verb and the
@@ -406,7 +405,7 @@ def app_key(environ: dict[str, Any]) -> AppKey:
     root = environ.get("bzr_wsgi.root")
     prefix = environ.get("bzr_wsgi.prefix")
     mode = environ.get("bzr_wsgi.mode", READ_ONLY)
-    realm = environ.get("bzr_wsgi.realm", DEFAULT_REALM)
+    realm = environ.get("bzr_wsgi.realm", REALM)
     if not root or not prefix:
         raise LookupError("bzr_wsgi.root and bzr_wsgi.prefix must be set with SetEnv")
     if mode not in MODES:
