@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack import Brz, Stack, compose_command, free_port, require_docker
+from stack import ADMIN, Brz, Stack, compose_command, free_port, require_docker, write_credentials
 
 IMAGE = "trac-breezy:test"
 
@@ -35,7 +35,7 @@ def new_stack(image: str, name: str, **env: str) -> Stack:
 def stack(image: str) -> Iterator[Stack]:
     """compose.yaml up with writes open, on fresh volumes; removed afterwards."""
     assert compose_command()
-    stack = new_stack(image, "main", BZR_ALLOW_WRITES="true")
+    stack = new_stack(image, "main", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1])
     try:
         seconds = stack.up()
         print(f"healthy {seconds:.1f} s after `up`")
@@ -45,5 +45,15 @@ def stack(image: str) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def brz(tmp_path: Path) -> Brz:
-    return Brz(tmp_path / "home")
+def anonymous_brz(tmp_path: Path) -> Brz:
+    """The brz client with no credentials at all."""
+    return Brz(tmp_path / "anonymous-home")
+
+
+@pytest.fixture
+def brz(request: pytest.FixtureRequest, tmp_path: Path) -> Brz:
+    """The brz client; with the admin's password for the module's stack, if any."""
+    client = Brz(tmp_path / "home")
+    if "stack" in request.fixturenames:
+        write_credentials(client, request.getfixturevalue("stack").port, *ADMIN)
+    return client

@@ -90,7 +90,7 @@ class Stack:
         }
 
     def compose(
-        self, *args: str, check: bool = True, timeout: float = 600
+        self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None
     ) -> subprocess.CompletedProcess:
         return run(
             [*compose_command(), "-f", str(ROOT / "compose.yaml"), *args],
@@ -98,6 +98,7 @@ class Stack:
             timeout=timeout,
             env=self.env,
             cwd=ROOT,
+            input=input,
         )
 
     def exec(
@@ -154,6 +155,20 @@ class Stack:
             return error.code, dict(error.headers), error.read().decode("utf-8", "replace")
 
 
+ADMIN = ("admin", "correct horse")
+
+
+def write_credentials(brz: Brz, port: int, user: str, password: str) -> None:
+    """authentication.conf for the server on `port`, as a user would write it."""
+    brz.config_dir.mkdir(parents=True, exist_ok=True)
+    conf = brz.config_dir / "authentication.conf"
+    conf.write_text(
+        f"[trac-breezy]\nscheme=http\nhost=127.0.0.1\nport={port}\n"
+        f"user={user}\npassword={password}\n"
+    )
+    conf.chmod(0o600)
+
+
 class Brz:
     """The real `brz` client, isolated from the user's configuration."""
 
@@ -172,10 +187,14 @@ class Brz:
         """Where this client reads breezy.conf and authentication.conf."""
         return Path(self.env["HOME"]) / ".config" / "breezy"
 
+    brz = BRZ
+
     def __call__(
         self, *args: str, cwd: Path | None = None, check: bool = True
     ) -> subprocess.CompletedProcess:
-        return run([BRZ, *args], check=check, timeout=300, env=self.env, cwd=cwd)
+        return run(
+            [BRZ, *args], check=check, timeout=300, env=self.env, cwd=cwd, stdin=subprocess.DEVNULL
+        )
 
     def revno(self, location: str | Path) -> int:
         return int(self("revno", str(location)).stdout.strip())

@@ -141,8 +141,8 @@ def test_smart_server_answers_only_smart_requests(stack: Stack):
     assert status in (400, 403, 404)
 
 
-def test_read_only_unless_writes_are_opened(image: str, stack: Stack, brz: Brz, tmp_path: Path):
-    """The default image on the same data: reads work, every write is refused."""
+def test_read_only_mode(image: str, stack: Stack, brz: Brz, tmp_path: Path):
+    """BZR_ALLOW_WRITES=false on the same data: reads work, every write is refused."""
     local = make_branch(brz, tmp_path / "ro", {"f": "1\n"}, "ro 1")
     brz("push", stack.bzr_url("ro"), cwd=local)
 
@@ -153,6 +153,8 @@ def test_read_only_unless_writes_are_opened(image: str, stack: Stack, brz: Brz, 
             "docker",
             "run",
             "-d",
+            "-e",
+            "BZR_ALLOW_WRITES=false",
             "--name",
             name,
             "-p",

@@ -20,7 +20,9 @@ def share(monkeypatch):
 
 
 def render(env: dict[str, str]) -> str:
-    return entrypoint.render_httpd_conf(entrypoint.template_context(settings.load(env)))
+    return entrypoint.render_httpd_conf(
+        entrypoint.template_context(settings.load(env), health_token="0123abcd")
+    )
 
 
 def test_default_config_routes_both_apps(share):
@@ -71,7 +73,9 @@ def test_settings_land_where_the_table_says(share):
     assert 'SetEnv trac.locale "de_DE"' in conf
     assert 'SetEnv bzr_wsgi.prefix "/code/"' in conf
     assert 'SetEnv bzr_wsgi.mode "read-only"' in conf
-    assert "Require expr" not in conf.split("<Location /code/>")[1].split("</Location>")[0]
+    bzr_block = conf.split("<Location /code/>")[1].split("</Location>")[0]
+    assert "Require expr -z" not in bzr_block  # no anonymous reads
+    assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
     assert conf.count('AuthUserFile "/data/auth/users"') == 2  # pushes and Trac logins
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import secrets
 import stat
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
 RUN_DIR = Path("/run/trac-breezy")
+HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
 DEFAULT_UID = DEFAULT_GID = 33  # www-data in Debian
 EXIT_CONFIG = 2
 
@@ -127,13 +129,14 @@ def supplementary_gids(identity: Identity) -> set[int]:
 # -- rendering -----------------------------------------------------------------
 
 
-def template_context(values: Mapping[str, str]) -> dict[str, object]:
+def template_context(values: Mapping[str, str], health_token: str) -> dict[str, object]:
     """Everything apache/httpd.conf.j2 refers to."""
     return {
         **values,
         "bzr_mode": READ_WRITE if settings.as_bool(values["BZR_ALLOW_WRITES"]) else READ_ONLY,
         "anonymous_read": settings.as_bool(values["BZR_ANONYMOUS_READ"]),
         "realm": REALM,
+        "health_token": health_token,
         "setenv": {loc: settings.setenv_directives(values, loc) for loc in ("trac", "bzr")},
         "run_dir": str(RUN_DIR),
         "home_dir": str(RUN_DIR / "home"),
@@ -146,6 +149,19 @@ def template_context(values: Mapping[str, str]) -> dict[str, object]:
         "access_log": "/proc/1/fd/1",
         "error_log": "/proc/1/fd/2",
     }
+
+
+def make_health_token() -> str:
+    """A secret that lets the healthcheck past `BZR_ANONYMOUS_READ=false`.
+
+    Made at each start, readable only by whoever started the container (the
+    healthcheck runs as that user); Apache gets it in its configuration.
+    """
+    token = secrets.token_hex(16)
+    HEALTH_TOKEN_FILE.unlink(missing_ok=True)
+    HEALTH_TOKEN_FILE.touch(mode=0o600)
+    HEALTH_TOKEN_FILE.write_text(token + "\n")
+    return token
 
 
 def render_httpd_conf(context: Mapping[str, object]) -> str:
@@ -225,6 +241,13 @@ def ensure_passwd_entry(identity: Identity) -> None:
         )
 
 
+def user_name(identity: Identity) -> str:
+    try:
+        return pwd.getpwuid(identity.uid).pw_name
+    except KeyError:
+        return "trac-breezy"
+
+
 def drop_privileges(identity: Identity) -> None:
     if os.geteuid() != 0:
         return
@@ -253,7 +276,7 @@ def prepare(environ: Mapping[str, str]) -> Identity:
     prepare_run_dir(identity)
     prepare_users(values)
     conf = RUN_DIR / "httpd.conf"
-    conf.write_text(render_httpd_conf(template_context(values)))
+    conf.write_text(render_httpd_conf(template_context(values, make_health_token())))
     apache_configtest(conf)
     if running_as.uid == 0:
         ensure_passwd_entry(identity)
@@ -281,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     drop_privileges(identity)
     os.environ["HOME"] = str(RUN_DIR / "home")
+    # Breezy names lock holders after the user; a uid without a passwd entry
+    # (compose `user:`) would otherwise fail every lock with "No username".
+    os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)
     supervisor_conf = str(SHARE_DIR / "supervisord.conf")
     os.execv(
         sys.executable,

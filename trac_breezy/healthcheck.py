@@ -12,6 +12,7 @@ import os
 import sys
 
 from trac_breezy import settings
+from trac_breezy.entrypoint import HEALTH_TOKEN_FILE
 
 # A complete smart-protocol version 2 request and its expected answer.
 HELLO_REQUEST = b"bzr request 2\nhello\n"
@@ -26,12 +27,10 @@ def check_trac(conn: http.client.HTTPConnection, path: str) -> str | None:
 
 
 def check_smart_server(conn: http.client.HTTPConnection, path: str) -> str | None:
-    conn.request(
-        "POST",
-        path + "/.bzr/smart",
-        body=HELLO_REQUEST,
-        headers={"Content-Type": "application/octet-stream"},
-    )
+    headers = {"Content-Type": "application/octet-stream"}
+    if HEALTH_TOKEN_FILE.exists():  # lets us past BZR_ANONYMOUS_READ=false
+        headers["X-Trac-Breezy-Health"] = HEALTH_TOKEN_FILE.read_text().strip()
+    conn.request("POST", path + "/.bzr/smart", body=HELLO_REQUEST, headers=headers)
     response = conn.getresponse()
     body = response.read()
     if response.status != 200 or not body.startswith(HELLO_ANSWER_PREFIX):

@@ -23,6 +23,9 @@ reasons it cannot be configured around:
 * Confinement. A symlink inside the root must not lead outside it
   (`ConfinedTransport`), and error texts sent to clients must not show server
   paths (`_scrub_paths`).
+* Lock contention. A push to a branch another push has locked fails at once
+  with a lock error (`FailFastBranchLock`) instead of waiting 30 s and then
+  failing as "diverged".
 * A client bug. Over bzr+http, `brz init URL` and server-to-server `brz branch`
   send `mkdir .` twice, and Breezy's HTTP client crashes on the `FileExists`
   error a VFS call gets back (it decodes a str). Creating a plain directory that
@@ -40,6 +43,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from breezy import urlutils
+from breezy.bzr.smart import branch as smart_branch
 from breezy.bzr.smart import medium, protocol, vfs
 from breezy.bzr.smart import repository as smart_repository
 from breezy.bzr.smart import request as smart_request
@@ -213,6 +217,21 @@ class BoundedInsertStream(BoundedInsertQueue, smart_repository.SmartServerReposi
     pass
 
 
+class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
+    """`Branch.lock_write` answers LockContention at once if the branch is locked.
+
+    Breezy's server would wait up to 30 s for the lock (holding a server
+    thread), then let the second of two simultaneous pushes fail with a
+    confusing "diverged" error. Repository locks keep waiting: pushes of
+    different branches into one shared repository take turns.
+    """
+
+    def do_with_branch(self, branch: Any, branch_token: bytes = b"", repo_token: bytes = b""):
+        if not branch_token and branch.get_physical_lock_status():
+            return smart_request.FailedSmartServerResponse((b"LockContention",))
+        return super().do_with_branch(branch, branch_token, repo_token)
+
+
 _installed = False
 
 
@@ -224,6 +243,7 @@ def install_request_overrides() -> None:
     handlers = smart_request.request_handlers
     for verb, handler in (
         (b"mkdir", IdempotentMkdir),
+        (b"Branch.lock_write", FailFastBranchLock),
         (b"Repository.insert_stream", BoundedInsertStream),
         (b"Repository.insert_stream_1.19", BoundedInsertStream_1_19),
         (b"Repository.insert_stream_locked", BoundedInsertStreamLocked),
