@@ -154,7 +154,14 @@ def start_brz_serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [BRZ, "serve", "--allow-writes", f"--directory={root}", f"--port=127.0.0.1:{port}"],
+        [
+            BRZ,
+            "serve",
+            "--allow-writes",
+            f"--directory={root}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

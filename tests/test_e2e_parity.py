@@ -27,7 +27,14 @@ def brz_serve(tmp_path: Path) -> Iterator[str]:
     root.mkdir()
     port = free_port()
     server = subprocess.Popen(
-        [BRZ, "serve", "--allow-writes", f"--directory={root}", f"--port=127.0.0.1:{port}"],
+        [
+            BRZ,
+            "serve",
+            "--allow-writes",
+            f"--directory={root}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=Brz(tmp_path / "serve-home").env,
@@ -179,6 +186,8 @@ def credentials_for(brz: Brz, stack: Stack) -> Brz:
 
 
 def test_same_outcomes_as_brz_serve(stack: Stack, brz_serve: str, tmp_path: Path):
+    # Both start from an empty directory at their root URL.
+    stack.exec("mkdir", "-p", "/srv/bzr/parity", user="www-data")
     reference = operations(Scenario(Brz(tmp_path / "ref-home"), brz_serve, tmp_path / "ref"))
     ours = operations(
         Scenario(
