@@ -37,8 +37,14 @@ BRZ = str(Path(sys.executable).with_name("brz"))
 # -- synthetic histories --------------------------------------------------------------
 
 
-def make_history(path: Path, revisions: int, files: int, blob_mb: int, seed: int) -> Path:
-    """A branch of `revisions` commits over `files` text files (+ blobs), made in-process."""
+def make_history(
+    path: Path, revisions: int, files: int, seed: int, blobs_per_rev: int = 0, blob_kb: int = 0
+) -> Path:
+    """A branch of `revisions` commits over `files` text files, made in-process.
+
+    With `blobs_per_rev`, each revision after the first also adds that many
+    incompressible files of `blob_kb` KiB (the "big" history).
+    """
     if (path / ".bzr").exists():
         return path
     import breezy
@@ -71,11 +77,12 @@ def make_history(path: Path, revisions: int, files: int, blob_mb: int, seed: int
         for n in rng.sample(names, 5):
             with open(path / n, "a") as f:
                 f.write(" ".join(rng.choices(words, k=12)) + "\n")
-        if blob_mb:
-            blob = path / f"blobs/blob{rev}.bin"
-            blob.parent.mkdir(exist_ok=True)
-            blob.write_bytes(rng.randbytes(blob_mb * 1024 * 1024))
-            tree.smart_add([str(blob)])
+        for b in range(blobs_per_rev):
+            blob = path / f"blobs/r{rev}/blob{b}.bin"
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_bytes(rng.randbytes(blob_kb * 1024))
+        if blobs_per_rev:
+            tree.smart_add([str(path / "blobs")])
         tree.commit(
             f"change {rev}",
             committer="Bench <bench@example.org>",
@@ -207,6 +214,11 @@ def measure(
         ("bzr+http (ours)", ours, pids_ours),
         ("bzr:// brz serve", ref, pids_ref),
     ):
+        warm = f"{base}/{name}-warmup"  # a fresh server's first requests are not measured
+        brz(env, "push", "-q", "-d", str(source), warm)
+        shutil.rmtree(work / "warmup", ignore_errors=True)
+        brz(env, "branch", "-q", "--no-tree", warm, str(work / "warmup"))
+        shutil.rmtree(work / "warmup", ignore_errors=True)
         push_times, branch_times, mem = [], [], []
         for i in range(repeats):
             target = f"{base}/{name}-{i}"
@@ -241,7 +253,8 @@ def main() -> int:
     parser.add_argument("--revisions", type=int, default=1000)
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--big-revisions", type=int, default=30)
-    parser.add_argument("--big-blob-mb", type=int, default=10)
+    parser.add_argument("--big-blobs-per-revision", type=int, default=100)
+    parser.add_argument("--big-blob-kb", type=int, default=100)
     args = parser.parse_args()
 
     work = Path(args.work)
@@ -249,8 +262,15 @@ def main() -> int:
     port = int(args.url.rsplit(":", 1)[1].split("/")[0])
     env = client_env(work / "home", port, args.user, Path(args.password_file).read_text().strip())
     started = time.monotonic()
-    small = make_history(work / "history-1000", args.revisions, args.files, 0, seed=1)
-    big = make_history(work / "history-big", args.big_revisions, 50, args.big_blob_mb, seed=2)
+    small = make_history(work / "history-1000", args.revisions, args.files, seed=1)
+    big = make_history(
+        work / f"history-big-{args.big_blobs_per_revision}x{args.big_blob_kb}k",
+        args.big_revisions,
+        50,
+        seed=2,
+        blobs_per_rev=args.big_blobs_per_revision,
+        blob_kb=args.big_blob_kb,
+    )
     print(f"histories ready in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
     run_id = str(int(time.time()))

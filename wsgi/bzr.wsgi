@@ -5,4 +5,6 @@ Apache's `SetEnv` (`bzr_wsgi.root`, `bzr_wsgi.prefix`, `bzr_wsgi.mode`), never
 from os.environ; the app for each (root, prefix, mode) is built once and reused.
 """
 
-from trac_breezy.smart_server import application  # noqa: F401
+from trac_breezy.smart_server import application, preload  # noqa: F401
+
+preload()
