@@ -22,7 +22,7 @@ import pytest
 from fastbencode import bencode
 from stack import Brz
 
-from trac_breezy import smart_server
+from trac_breezy import push_hook, smart_server
 
 USERS = {"alice": "wonderland"}
 
@@ -36,7 +36,7 @@ class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def apache_like(root: Path, mode: str):
+def apache_like(root: Path, mode: str, trac_parent: Path | None = None):
     """What Apache does before mod_wsgi calls bzr.wsgi: routing, SetEnv, auth."""
 
     def app(environ, start_response):
@@ -48,6 +48,8 @@ def apache_like(root: Path, mode: str):
         environ["bzr_wsgi.root"] = str(root)
         environ["bzr_wsgi.prefix"] = "/bzr/"
         environ["bzr_wsgi.mode"] = mode
+        if trac_parent:
+            environ["bzr_wsgi.trac_env_parent_dir"] = str(trac_parent)
         header = environ.get("HTTP_AUTHORIZATION")
         if header:
             user, _, password = base64.b64decode(header.split()[1]).decode().partition(":")
@@ -63,10 +65,10 @@ def apache_like(root: Path, mode: str):
 
 
 class Server:
-    def __init__(self, root: Path, mode: str) -> None:
+    def __init__(self, root: Path, mode: str, trac_parent: Path | None = None) -> None:
         self.root = root
         self.httpd = make_server(
-            "127.0.0.1", 0, apache_like(root, mode), ThreadingWSGIServer, QuietHandler
+            "127.0.0.1", 0, apache_like(root, mode, trac_parent), ThreadingWSGIServer, QuietHandler
         )
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -300,3 +302,59 @@ def test_large_responses_are_streamed(server, tmp_path):
     copy = tmp_path / "big-copy"
     Brz(tmp_path / "reader")("branch", server.url("big"), str(copy))
     assert (copy / "blob").read_bytes() == (local / "blob").read_bytes()
+
+
+# -- pushes update Trac --------------------------------------------------------------------
+
+
+def test_push_announces_revisions_to_trac(tmp_path):
+    from trac.env import Environment
+    from trac.ticket.model import Ticket
+    from trac.versioncontrol.api import DbRepositoryProvider
+
+    import trac_breezy.bzr_backend  # noqa: F401 - registers the bzr connector (the image uses the entry point)
+
+    root, trac_parent = tmp_path / "bzr", tmp_path / "trac"
+    root.mkdir()
+    trac_parent.mkdir()
+    env = Environment(
+        str(trac_parent / "proj"),
+        create=True,
+        options=[
+            ("components", "trac_breezy.*", "enabled"),
+            ("components", "tracopt.ticket.commit_updater.*", "enabled"),
+        ],
+    )
+    ticket = Ticket(env)
+    ticket.populate({"summary": "crash", "reporter": "someone", "status": "new"})
+    ticket_id = ticket.insert()
+    other = Ticket(env)
+    other.populate({"summary": "referenced", "reporter": "someone", "status": "new"})
+    other_id = other.insert()
+
+    brz = Brz(tmp_path / "home")
+    brz("init-shared-repo", str(root / "proj"))
+    DbRepositoryProvider(env).add_repository("", str(root / "proj"), "bzr")
+    env.shutdown()
+
+    server = Server(root, smart_server.READ_WRITE, trac_parent)
+    try:
+        with_credentials(brz, server, "alice", "wonderland")
+        local = local_branch(brz, tmp_path / "local")
+        brz("push", server.url("proj/trunk"), cwd=local)
+        (local / "file").write_text("fixed\n")
+        brz("commit", "-m", f"Fix the crash, fixes #{ticket_id}", cwd=local)
+        (local / "file").write_text("more\n")
+        brz("commit", "-m", f"Follow-up, refs #{other_id}", cwd=local)
+        brz("push", cwd=local)
+        push_hook.wait_for_announcements()
+    finally:
+        server.stop()
+
+    env = Environment(str(trac_parent / "proj"))
+    fixed, referenced = Ticket(env, ticket_id), Ticket(env, other_id)
+    assert fixed["status"] == "closed" and fixed["resolution"] == "fixed"
+    assert referenced["status"] == "new"
+    assert any("Follow-up" in str(change[4]) for change in referenced.get_changelog())
+    comments = [str(c[4]) for c in fixed.get_changelog() if c[2] == "comment"]
+    assert any("changeset:" in c and "Fix the crash" in c for c in comments), comments

@@ -2,9 +2,10 @@
 
 Apache tells each request which tree it belongs to through the WSGI environ
 (`bzr_wsgi.root`, `bzr_wsgi.prefix`, `bzr_wsgi.mode`, `bzr_wsgi.realm`, set with
-`SetEnv`). One `SmartApp` is built per (root, prefix, mode, realm) and reused by
-every later request and thread: building one loads plugins and starts a chroot
-server, which must not happen per request.
+`SetEnv`, plus `bzr_wsgi.trac_env_parent_dir` for announcing pushes to Trac).
+One `SmartApp` is built per (root, prefix, mode, realm, Trac parent directory)
+and reused by every later request and thread: building one starts a chroot
+server and registers the push hook, which must not happen per request.
 
 We do not use Breezy's stock `breezy.transport.http.wsgi.SmartWSGIApp`, for
 reasons it cannot be configured around:
@@ -50,6 +51,7 @@ from breezy.bzr.smart import request as smart_request
 from breezy.transport import NoSuchFile, chroot, get_transport, local, readonly
 from fastbencode import bdecode_as_tuple
 
+from trac_breezy import push_hook
 from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
 
 MODES = (READ_ONLY, READ_WRITE)
@@ -67,7 +69,7 @@ RESPONSE_BUFFER = 1024 * 1024
 INSERT_QUEUE_CHUNKS = 8
 
 StartResponse = Callable[..., Any]
-AppKey = tuple[str, str, str, str]
+AppKey = tuple[str, str, str, str, str]
 
 # -- classifying requests --------------------------------------------------------
 
@@ -369,7 +371,7 @@ def read_exactly(stream: Any, size: int) -> bytes:
 class SmartApp:
     """Breezy's smart server for one root directory (see the module docstring)."""
 
-    def __init__(self, root: str, prefix: str, mode: str, realm: str) -> None:
+    def __init__(self, root: str, prefix: str, mode: str, realm: str, trac_parent: str) -> None:
         install_request_overrides()
         root = os.path.realpath(root)
         confined = ConfinedTransport(urlutils.local_path_to_url(root))
@@ -385,6 +387,7 @@ class SmartApp:
         self.chroot_server.start_server()
         self.backing_transport = get_transport(self.chroot_server.get_url())
         self.prefix, self.mode, self.realm = prefix, mode, realm
+        push_hook.register_root(self.chroot_server.get_url(), root, trac_parent)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] != "POST":
@@ -439,7 +442,7 @@ _apps_lock = threading.Lock()
 
 
 def app_key(environ: dict[str, Any]) -> AppKey:
-    """The (root, prefix, mode, realm) Apache configured for a request."""
+    """The (root, prefix, mode, realm, Trac parent dir) Apache configured for a request."""
     root = environ.get("bzr_wsgi.root")
     prefix = environ.get("bzr_wsgi.prefix")
     mode = environ.get("bzr_wsgi.mode", READ_ONLY)
@@ -448,7 +451,8 @@ def app_key(environ: dict[str, Any]) -> AppKey:
         raise LookupError("bzr_wsgi.root and bzr_wsgi.prefix must be set with SetEnv")
     if mode not in MODES:
         raise LookupError(f"bzr_wsgi.mode must be one of {MODES}, not {mode!r}")
-    return root, prefix if prefix.endswith("/") else prefix + "/", mode, realm
+    trac_parent = environ.get("bzr_wsgi.trac_env_parent_dir", "")
+    return root, prefix if prefix.endswith("/") else prefix + "/", mode, realm, trac_parent
 
 
 def app_for(key: AppKey) -> SmartApp:

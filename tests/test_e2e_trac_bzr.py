@@ -1,0 +1,59 @@
+"""End to end: Trac shows the Bazaar tree, and a pushed "fixes #N" closes ticket N."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from stack import Brz, Stack
+
+pytestmark = pytest.mark.e2e
+
+ENV = "/var/lib/trac/code"
+NEW_TICKET = (
+    "import sys; from trac.env import open_environment; from trac.ticket.model import Ticket; "
+    "t = Ticket(open_environment(sys.argv[1])); "
+    "t.populate({'summary': sys.argv[2], 'reporter': 'tester', 'status': 'new'}); print(t.insert())"
+)
+
+
+def trac_admin(stack: Stack, *args: str) -> str:
+    return stack.exec("trac-admin", ENV, *args, user="www-data").stdout
+
+
+def test_push_closes_ticket_and_trac_browses_the_branch(stack: Stack, brz: Brz, tmp_path: Path):
+    brz("init-shared-repo", stack.bzr_url("code"))
+    trac_admin(stack, "initenv", "Code Project", "sqlite:db/trac.db")
+    trac_admin(stack, "config", "set", "components", "trac_breezy.*", "enabled")
+    trac_admin(stack, "config", "set", "components", "tracopt.ticket.commit_updater.*", "enabled")
+    trac_admin(stack, "repository", "add", "(default)", "/srv/bzr/code", "bzr")
+    ticket = stack.exec(
+        "python", "-c", NEW_TICKET, ENV, "It crashes", user="www-data"
+    ).stdout.strip()
+    assert ticket == "1"
+
+    local = tmp_path / "work"
+    brz("init", str(local))
+    (local / "README").write_text("hello\n")
+    brz("add", cwd=local)
+    brz("commit", "-m", "Start", cwd=local)
+    brz("push", stack.bzr_url("code/trunk"), cwd=local)
+    (local / "crash_fix.py").write_text("print('no more crash')\n")
+    brz("add", cwd=local)
+    brz("commit", "-m", "Stop the crash, fixes #1", cwd=local)
+    brz("push", cwd=local)
+
+    deadline = time.monotonic() + 30
+    while True:
+        status, _, page = stack.get("/trac/code/ticket/1")
+        if status == 200 and "closed" in page and "Stop the crash" in page:
+            break
+        assert time.monotonic() < deadline, page[-3000:]
+        time.sleep(0.5)
+    assert 'href="/trac/code/changeset/' in page  # the commit is linked
+
+    status, _, browser = stack.get("/trac/code/browser/trunk")
+    assert status == 200 and "crash_fix.py" in browser
+    status, _, source = stack.get("/trac/code/browser/trunk/crash_fix.py")
+    assert status == 200 and "no more crash" in source
