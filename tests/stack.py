@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -37,6 +38,23 @@ def run(
             f"stdout: {result.stdout[-4000:]}\nstderr: {result.stderr[-4000:]}"
         )
     return result
+
+
+def smart_request(verb: bytes, *args: bytes) -> bytes:
+    """A complete protocol-3 smart request, as brz sends it."""
+    from fastbencode import bencode
+
+    headers = bencode({b"Software version": b"3.3.23"})
+    structure = bencode([verb, *args])
+    return (
+        b"bzr message 3 (bzr 1.6)\n"
+        + struct.pack("!L", len(headers))
+        + headers
+        + b"s"
+        + struct.pack("!L", len(structure))
+        + structure
+        + b"e"
+    )
 
 
 def require_docker() -> None:
@@ -156,6 +174,17 @@ class Stack:
 
 
 ADMIN = ("admin", "correct horse")
+
+_NEW_TICKET = (
+    "import sys; from trac.env import open_environment; from trac.ticket.model import Ticket; "
+    "t = Ticket(open_environment(sys.argv[1])); "
+    "t.populate({'summary': sys.argv[2], 'reporter': 'tester', 'status': 'new'}); print(t.insert())"
+)
+
+
+def new_ticket(stack: Stack, env_path: str, summary: str) -> int:
+    """Create a ticket with Trac's own model, inside the container; returns its id."""
+    return int(stack.exec("python", "-c", _NEW_TICKET, env_path, summary, user="www-data").stdout)
 
 
 def write_credentials(brz: Brz, port: int, user: str, password: str) -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import base64
 import http.client
 import os
-import struct
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from fastbencode import bencode
-from stack import ADMIN, Brz, Stack, free_port, run, write_credentials
+from stack import ADMIN, Brz, Stack, free_port, run, smart_request, write_credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -28,21 +26,6 @@ def make_branch(brz: Brz, path: Path, text: str = "one\n") -> Path:
     brz("add", cwd=path)
     brz("commit", "-m", "first", cwd=path)
     return path
-
-
-def smart_request(verb: bytes, *args: bytes) -> bytes:
-    """A complete protocol-3 smart request, as brz sends it."""
-    headers = bencode({b"Software version": b"3.3.23"})
-    structure = bencode([verb, *args])
-    return (
-        b"bzr message 3 (bzr 1.6)\n"
-        + struct.pack("!L", len(headers))
-        + headers
-        + b"s"
-        + struct.pack("!L", len(structure))
-        + structure
-        + b"e"
-    )
 
 
 def raw(

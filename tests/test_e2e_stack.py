@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from stack import ROOT, Brz, Stack, free_port, run
+from stack import ROOT, Brz, Stack, free_port, new_ticket, run
 
 pytestmark = pytest.mark.e2e
 
@@ -255,16 +255,7 @@ def test_down_and_up_keeps_everything(stack: Stack, brz: Brz, tmp_path: Path):
         "sqlite:db/trac.db",
         user="www-data",
     )
-    stack.exec(
-        "trac-admin",
-        "/var/lib/trac/kept",
-        "ticket",
-        "add",
-        "survives restarts",
-        "--quiet",
-        user="www-data",
-        check=False,
-    )
+    assert new_ticket(stack, "/var/lib/trac/kept", "survives restarts") == 1
 
     # Graceful stop: supervisord and Apache exit cleanly, well within the grace period.
     started = time.monotonic()
@@ -281,6 +272,8 @@ def test_down_and_up_keeps_everything(stack: Stack, brz: Brz, tmp_path: Path):
     assert (copy / "k").read_text() == "kept\n"
     status, _, page = stack.get("/trac/kept/wiki/WikiStart")
     assert status == 200 and "Kept Project" in page
+    status, _, page = stack.get("/trac/kept/ticket/1")
+    assert status == 200 and "survives restarts" in page
     status, _, index = stack.get("/trac/")
     assert re.search(r"Alpha Project|Kept Project", index)
 

@@ -6,16 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stack import Brz, Stack
+from stack import Brz, Stack, new_ticket
 
 pytestmark = pytest.mark.e2e
 
 ENV = "/var/lib/trac/code"
-NEW_TICKET = (
-    "import sys; from trac.env import open_environment; from trac.ticket.model import Ticket; "
-    "t = Ticket(open_environment(sys.argv[1])); "
-    "t.populate({'summary': sys.argv[2], 'reporter': 'tester', 'status': 'new'}); print(t.insert())"
-)
 
 
 def trac_admin(stack: Stack, *args: str) -> str:
@@ -28,10 +23,7 @@ def test_push_closes_ticket_and_trac_browses_the_branch(stack: Stack, brz: Brz, 
     trac_admin(stack, "config", "set", "components", "trac_breezy.*", "enabled")
     trac_admin(stack, "config", "set", "components", "tracopt.ticket.commit_updater.*", "enabled")
     trac_admin(stack, "repository", "add", "(default)", "/srv/bzr/code", "bzr")
-    ticket = stack.exec(
-        "python", "-c", NEW_TICKET, ENV, "It crashes", user="www-data"
-    ).stdout.strip()
-    assert ticket == "1"
+    assert new_ticket(stack, ENV, "It crashes") == 1
 
     local = tmp_path / "work"
     brz("init", str(local))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import struct
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -19,8 +18,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from fastbencode import bencode
-from stack import Brz
+from stack import Brz, smart_request
 
 from trac_breezy import push_hook, smart_server
 
@@ -110,25 +108,11 @@ def local_branch(brz: Brz, path: Path, text: str = "one\n") -> Path:
 # -- classifying requests ----------------------------------------------------------
 
 
-def v3_request(*args: bytes) -> bytes:
-    headers = bencode({b"Software version": b"3.3.23"})
-    structure = bencode(list(args))
-    return (
-        b"bzr message 3 (bzr 1.6)\n"
-        + struct.pack("!L", len(headers))
-        + headers
-        + b"s"
-        + struct.pack("!L", len(structure))
-        + structure
-        + b"e"
-    )
-
-
 @pytest.mark.parametrize(
     ("head", "verb"),
     [
-        (v3_request(b"BzrDir.open_2.1", b"trunk/"), b"BzrDir.open_2.1"),
-        (v3_request(b"put", b"x", b""), b"put"),
+        (smart_request(b"BzrDir.open_2.1", b"trunk/"), b"BzrDir.open_2.1"),
+        (smart_request(b"put", b"x", b""), b"put"),
         (b"bzr request 2\nhello\n", b"hello"),
         (b"mkdir\x01x\x01\n", b"mkdir"),
         (b"bzr message 3 (bzr 1.6)\n\x00\x00", None),
@@ -225,7 +209,7 @@ def test_anonymous_client_can_change_nothing_through_vfs_verbs(server, tmp_path)
         (b"move", (b"victim", b"moved")),
     ]:
         conn = http.client.HTTPConnection("127.0.0.1", server.httpd.server_port, timeout=10)
-        conn.request("POST", "/bzr/.bzr/smart", body=v3_request(verb, *args))
+        conn.request("POST", "/bzr/.bzr/smart", body=smart_request(verb, *args))
         response = conn.getresponse()
         response.read()
         assert response.status == 401, verb
