@@ -26,7 +26,7 @@ from pathlib import Path
 
 import jinja2
 
-from trac_breezy import settings, users
+from trac_breezy import settings, trac_repositories, users
 from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
@@ -265,8 +265,8 @@ def apache_configtest(conf: Path) -> None:
         raise StartupError(f"Apache refused the rendered configuration {conf}: {detail}")
 
 
-def prepare(environ: Mapping[str, str]) -> Identity:
-    """Validate, check and render; returns the identity to run as."""
+def prepare(environ: Mapping[str, str]) -> tuple[dict[str, str], Identity]:
+    """Validate, check and render; returns the settings and the identity to run as."""
     values = settings.load(environ)
     running_as = Identity(os.geteuid(), os.getegid())
     identity = resolve_identity(values, running_as)
@@ -286,7 +286,7 @@ def prepare(environ: Mapping[str, str]) -> Identity:
         f"serving Trac at {values['TRAC_URL_PATH']}/ and Bazaar at {values['BZR_URL_PATH']}/ "
         f"({mode}) on port {values['LISTEN_PORT']} as uid {identity.uid} gid {identity.gid}"
     )
-    return identity
+    return values, identity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] != "supervisord":
         os.execvp(args[0], args)
     try:
-        identity = prepare(os.environ)
+        values, identity = prepare(os.environ)
     except settings.SettingsError as error:
         for message in error.messages:
             log(f"error: {message}")
@@ -304,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     drop_privileges(identity)
     os.environ["HOME"] = str(RUN_DIR / "home")
+    if values["TRAC_REPOSITORIES"]:
+        try:  # as the server user, so Trac's files keep their owner
+            trac_repositories.configure(values)
+        except trac_repositories.ConfigurationError as error:
+            log(f"error: {error}")
+            return EXIT_CONFIG
     # Breezy names lock holders after the user; a uid without a passwd entry
     # (compose `user:`) would otherwise fail every lock with "No username".
     os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)

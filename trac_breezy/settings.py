@@ -131,6 +131,24 @@ def user_name(value: str) -> str | None:
     return None
 
 
+_REPOSITORY_ENTRY = re.compile(
+    r"^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?=[A-Za-z0-9._@+~-]+(/[A-Za-z0-9._@+~-]+)*$"
+)
+
+
+def repositories(value: str) -> str | None:
+    entries = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [
+        e for e in entries if not _REPOSITORY_ENTRY.match(e) or ".." in e.split("=")[1].split("/")
+    ]
+    if bad or not entries:
+        return (
+            "must be project=branch-path or project:repository=branch-path entries, "
+            "separated by commas, with paths relative to BZR_ROOT (e.g. code=code/trunk)"
+        )
+    return None
+
+
 def as_bool(value: str) -> bool:
     return value.lower() in _TRUE
 
@@ -250,6 +268,15 @@ SETTINGS: tuple[Setting, ...] = (
         "(a Compose secret). Never logged; an existing user's password is left alone.",
         secret=True,
         in_apache_config=False,
+    ),
+    Setting(
+        "TRAC_REPOSITORIES",
+        "",
+        optional(repositories),
+        "at start: `trac-admin ENV repository add`, components enabled",
+        "Connect Trac projects to branches: `code=code/trunk,docs:manual=docs` shows "
+        "`BZR_ROOT/code/trunk` as the default repository of project `code` and `BZR_ROOT/docs` "
+        "as repository `manual` of `docs`. Adds only what is missing.",
     ),
     Setting(
         "WSGI_PROCESSES",
