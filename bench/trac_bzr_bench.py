@@ -50,15 +50,29 @@ def fetch(url: str) -> float:
 def in_container(container: str, *args: str) -> str:
     return subprocess.run(
         ["docker", "exec", "-u", "www-data", container, *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
 def restart_daemons(container: str, url: str) -> None:
     """Graceful Apache restart: new mod_wsgi daemon processes, cold caches."""
-    subprocess.run(["docker", "exec", container, "supervisorctl", "-c",
-                    "/usr/share/trac-breezy/supervisord.conf", "signal", "USR1", "apache"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            container,
+            "supervisorctl",
+            "-c",
+            "/usr/share/trac-breezy/supervisord.conf",
+            "signal",
+            "USR1",
+            "apache",
+        ],
+        check=True,
+        capture_output=True,
+    )
     time.sleep(3)
     fetch(url + "/trac/")  # Apache answers again (Trac's index, not our project)
 
@@ -85,10 +99,26 @@ def main() -> int:
     envdir = f"/var/lib/trac/{name}"
     in_container(args.container, "trac-admin", envdir, "initenv", name, "sqlite:db/trac.db")
     for component in ("trac_breezy.*", "tracopt.ticket.commit_updater.*"):
-        in_container(args.container, "trac-admin", envdir, "config", "set", "components",
-                     component, "enabled")
-    in_container(args.container, "trac-admin", envdir, "repository", "add", "(default)",
-                 f"/srv/bzr/{name}/trunk", "bzr")
+        in_container(
+            args.container,
+            "trac-admin",
+            envdir,
+            "config",
+            "set",
+            "components",
+            component,
+            "enabled",
+        )
+    in_container(
+        args.container,
+        "trac-admin",
+        envdir,
+        "repository",
+        "add",
+        "(default)",
+        f"/srv/bzr/{name}/trunk",
+        "bzr",
+    )
     project = f"{args.url}/trac/{name}"
 
     restart_daemons(args.container, args.url)
@@ -106,10 +136,12 @@ def main() -> int:
         brz(env, "commit", "-q", "-m", f"more {i}, refs #1", cwd=more)
     brz(env, "push", "-q", "-d", str(history), f"{base}/untracked")
     pushes = {
-        "to a branch no Trac project shows": brz(env, "push", "-q", "-d", str(more),
-                                                 f"{base}/untracked"),
-        "to the branch the Trac project shows": brz(env, "push", "-q", "-d", str(more),
-                                                    f"{base}/trunk"),
+        "to a branch no Trac project shows": brz(
+            env, "push", "-q", "-d", str(more), f"{base}/untracked"
+        ),
+        "to the branch the Trac project shows": brz(
+            env, "push", "-q", "-d", str(more), f"{base}/trunk"
+        ),
     }
     shutil.rmtree(more, ignore_errors=True)
     in_container(args.container, "rm", "-rf", envdir, f"/srv/bzr/{name}")
