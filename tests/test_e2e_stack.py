@@ -206,6 +206,7 @@ def wait_for_http(url: str, timeout: float = 90) -> None:
         ("BZR_ROOT", "/srv/bzr\nInclude /etc/passwd"),
         ("TRAC_BASE_URL", "http://x/${HOME}"),
         ("BZR_ROOT", "/does/not/exist"),
+        ("TRAC_REPOSITORIES", "no-such-project=x"),
     ],
 )
 def test_bad_setting_stops_the_container_with_its_name(image: str, name: str, value: str):

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stack import Brz, Stack, new_ticket
+from stack import Brz, Stack, free_port, new_ticket, run
 
 pytestmark = pytest.mark.e2e
 
@@ -49,3 +49,46 @@ def test_push_closes_ticket_and_trac_browses_the_branch(stack: Stack, brz: Brz, 
     assert status == 200 and "crash_fix.py" in browser
     status, _, source = stack.get("/trac/code/browser/trunk/crash_fix.py")
     assert status == 200 and "no more crash" in source
+
+
+def test_trac_repositories_connects_a_project_at_start(image: str, stack: Stack, tmp_path: Path):
+    """On the data of the test above: a second container adds repository `all`."""
+    port = free_port()
+    name = f"tbtest-repos-{port}"
+    run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            f"127.0.0.1:{port}:8080",
+            "-e",
+            "TRAC_REPOSITORIES=code:all=code",
+            "-v",
+            f"{stack.volume('trac')}:/var/lib/trac",
+            "-v",
+            f"{stack.volume('bzr')}:/srv/bzr",
+            image,
+        ]
+    )
+    try:
+        other = Stack(project="unused", port=port, image=image)
+        deadline = time.monotonic() + 60
+        while other_status(other) != 200:
+            assert time.monotonic() < deadline, run(["docker", "logs", name]).stderr[-3000:]
+            time.sleep(0.5)
+        logs = run(["docker", "logs", name]).stderr
+        assert "code: added repository all at /srv/bzr/code" in logs
+        status, _, page = other.get("/trac/code/browser/all/trunk")
+        assert status == 200 and "crash_fix.py" in page
+    finally:
+        run(["docker", "rm", "-f", name], check=False)
+
+
+def other_status(other: Stack) -> int:
+    try:
+        return other.get("/trac/")[0]
+    except OSError:
+        return 0
