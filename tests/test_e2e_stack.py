@@ -133,6 +133,30 @@ def test_trac_index_and_project_page(stack: Stack):
     assert status == 200  # redirected to the index
 
 
+def test_trac_static_files_come_from_apache_with_cache_headers(stack: Stack):
+    stack.exec(
+        "trac-admin",
+        "/var/lib/trac/assets",
+        "initenv",
+        "Assets",
+        "sqlite:db/trac.db",
+        user="www-data",
+    )
+    status, _, page = stack.get("/trac/assets/wiki/WikiStart")
+    assets = re.findall(r'(?:href|src)="(/trac/assets/chrome/common/[^"?]+)', page)
+    assert len(assets) >= 5, assets
+    for asset in assets:
+        status, headers, _ = stack.get(asset)
+        assert status == 200, asset
+        # Apache's static-file handler, not Trac: byte ranges, an ETag, our cache policy.
+        assert headers.get("Accept-Ranges") == "bytes", (asset, headers)
+        assert "ETag" in headers, (asset, headers)
+        assert headers.get("Cache-Control") == "public, max-age=604800", (asset, headers)
+    # A project's own files (chrome/site) still go through Trac.
+    status, headers, _ = stack.get("/trac/assets/chrome/site/missing.css")
+    assert status == 404 and "Accept-Ranges" not in headers
+
+
 def test_smart_server_answers_only_smart_requests(stack: Stack):
     # GET on the smart path is not a smart request; it must not be served as a file either.
     status, _, _ = stack.get("/bzr/.bzr/smart")

@@ -43,6 +43,9 @@ def test_default_config_routes_both_apps(share):
     assert "Require expr -z %{HTTP:Authorization}" in conf  # anonymous reads
     assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in conf
     assert "LimitRequestBody 0" in conf
+    htdocs = entrypoint.trac_htdocs()
+    assert Path(htdocs, "css", "trac.css").is_file()
+    assert f'AliasMatch "^/trac/[^/]+/chrome/common/(.+)$" "{htdocs}/$1"' in conf
     assert "trac.base_url" not in conf and "trac.locale" not in conf
 
 

@@ -14,6 +14,7 @@ chown, no chmod, no file written.
 from __future__ import annotations
 
 import grp
+import importlib.util
 import os
 import pwd
 import secrets
@@ -143,6 +144,7 @@ def template_context(values: Mapping[str, str], health_token: str) -> dict[str, 
         "egg_cache": str(RUN_DIR / "egg-cache"),
         "empty_dir": str(SHARE_DIR / "empty"),
         "wsgi_dir": str(SHARE_DIR / "wsgi"),
+        "trac_htdocs": trac_htdocs(),
         "wsgi_module_conf": str(SHARE_DIR / "apache" / "wsgi-module.conf"),
         # Straight to the container's stdout/stderr (PID 1's), not through
         # supervisord's pipes, which would make supervisord copy every line.
@@ -162,6 +164,14 @@ def make_health_token() -> str:
     HEALTH_TOKEN_FILE.touch(mode=0o600)
     HEALTH_TOKEN_FILE.write_text(token + "\n")
     return token
+
+
+def trac_htdocs() -> str:
+    """Trac's static files, in the installed package (found without importing Trac)."""
+    spec = importlib.util.find_spec("trac")
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError("Trac is not installed in this image's Python; rebuild the image")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "htdocs")
 
 
 def render_httpd_conf(context: Mapping[str, object]) -> str:
