@@ -35,7 +35,9 @@ def new_stack(image: str, name: str, **env: str) -> Stack:
 def stack(image: str) -> Iterator[Stack]:
     """compose.yaml up with writes open, on fresh volumes; removed afterwards."""
     assert compose_command()
-    stack = new_stack(image, "main", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1])
+    stack = new_stack(
+        image, "main", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1], TRAC_PROJECTS="delta,epsilon"
+    )
     try:
         seconds = stack.up()
         print(f"healthy {seconds:.1f} s after `up`")

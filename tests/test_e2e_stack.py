@@ -6,16 +6,19 @@ and Trac exactly as a user's `docker compose up` does.
 
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import os
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from stack import ROOT, Brz, Stack, free_port, new_ticket, run
+from stack import ADMIN, ROOT, Brz, Stack, free_port, new_ticket, run
 
 pytestmark = pytest.mark.e2e
 
@@ -131,6 +134,37 @@ def test_trac_index_and_project_page(stack: Stack):
     assert "<title>" in page and "Alpha Project" in page
     status, _, _ = stack.get("/")
     assert status == 200  # redirected to the index
+
+
+def test_projects_from_the_setting_and_the_admin_command_and_admin_login(stack: Stack):
+    status, _, index = stack.get("/trac/")
+    assert status == 200 and 'href="/trac/delta"' in index and 'href="/trac/epsilon"' in index
+
+    created = stack.compose("exec", "-T", "web", "trac-breezy-project", "create", "gamma", "Gamma")
+    assert "created gamma" in created.stdout
+    assert 'href="/trac/gamma"' in stack.get("/trac/")[2]  # no restart needed
+    owner = stack.exec("stat", "-c", "%U", "/var/lib/trac/gamma/db/trac.db").stdout.strip()
+    assert owner == "www-data"
+
+    # The admin logs in with the same account that pushes, and is TRAC_ADMIN.
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login = urllib.request.Request(stack.url("/trac/gamma/login"))
+    login.add_header(
+        "Authorization", "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+    )
+    with opener.open(login, timeout=30) as response:
+        assert response.status == 200
+    assert any(cookie.name == "trac_auth" for cookie in jar)
+    with opener.open(stack.url("/trac/gamma/admin"), timeout=30) as response:
+        assert response.status == 200 and "Administration" in response.read().decode()
+    anonymous = stack.get("/trac/gamma/admin")[0]
+    assert anonymous in (403, 404)  # Trac hides the panel from anonymous users
+    wrong = urllib.request.Request(stack.url("/trac/gamma/login"))
+    wrong.add_header("Authorization", "Basic " + base64.b64encode(b"admin:wrong").decode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(wrong, timeout=30)
+    assert refused.value.code == 401
 
 
 def test_trac_static_files_come_from_apache_with_cache_headers(stack: Stack):

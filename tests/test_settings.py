@@ -48,6 +48,10 @@ def test_defaults_make_a_working_configuration():
     assert settings.setenv_directives(values, "bzr") == [("bzr_wsgi.root", "/srv/bzr")]
 
 
+def test_empty_means_the_default():
+    assert settings.load({"BZR_ROOT": "", "LISTEN_PORT": ""})["BZR_ROOT"] == "/srv/bzr"
+
+
 def test_every_default_passes_its_own_validation():
     for setting in settings.SETTINGS:
         assert settings.check_apache_safe(setting.default) is None, setting.name

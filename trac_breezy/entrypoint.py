@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jinja2
 
-from trac_breezy import settings, trac_repositories, users
+from trac_breezy import projects, settings, trac_repositories, users
 from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
@@ -314,12 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     drop_privileges(identity)
     os.environ["HOME"] = str(RUN_DIR / "home")
-    if values["TRAC_REPOSITORIES"]:
-        try:  # as the server user, so Trac's files keep their owner
+    try:  # as the server user, so Trac's files belong to it
+        if values["TRAC_PROJECTS"]:
+            projects.create_from_setting(values)
+        if values["TRAC_REPOSITORIES"]:
             trac_repositories.configure(values)
-        except trac_repositories.ConfigurationError as error:
-            log(f"error: {error}")
-            return EXIT_CONFIG
+    except (projects.ProjectError, trac_repositories.ConfigurationError) as error:
+        log(f"error: {error}")
+        return EXIT_CONFIG
     # Breezy names lock holders after the user; a uid without a passwd entry
     # (compose `user:`) would otherwise fail every lock with "No username".
     os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)

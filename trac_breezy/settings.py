@@ -131,6 +131,13 @@ def user_name(value: str) -> str | None:
     return None
 
 
+def project_names(value: str) -> str | None:
+    names = [part.strip() for part in value.split(",")]
+    if not all(re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", n) for n in names):
+        return "must be project names (letters, digits, . _ -) separated by commas"
+    return None
+
+
 _REPOSITORY_ENTRY = re.compile(
     r"^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?=[A-Za-z0-9._@+~-]+(/[A-Za-z0-9._@+~-]+)*$"
 )
@@ -270,6 +277,14 @@ SETTINGS: tuple[Setting, ...] = (
         in_apache_config=False,
     ),
     Setting(
+        "TRAC_PROJECTS",
+        "",
+        optional(project_names),
+        "at start: `trac-breezy-project create NAME` for each missing one",
+        "Trac projects to create at start when missing, e.g. `code,docs`. New projects log to "
+        "stderr, have the Bazaar backend on and give `ADMIN_USER` `TRAC_ADMIN`.",
+    ),
+    Setting(
         "TRAC_REPOSITORIES",
         "",
         optional(repositories),
@@ -330,9 +345,10 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
     """The value of `setting` from NAME or NAME_FILE, with an error or None."""
     name, file_name = setting.name, setting.name + "_FILE"
-    # An empty NAME_FILE counts as unset (Compose passes `${X:-}` through as "").
+    # Empty counts as unset, for NAME and NAME_FILE alike: Compose passes an
+    # unset `${X:-}` through as "".
     if environ.get(file_name, "") == "":
-        return environ.get(name, setting.default), None
+        return environ.get(name) or setting.default, None
     if environ.get(name, "") != "":
         return "", f"{name} and {file_name} are both set; set only one of them"
     path = environ[file_name]

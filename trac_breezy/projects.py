@@ -1,0 +1,137 @@
+"""Trac projects: create them with one command, or from TRAC_PROJECTS at start.
+
+A project is a Trac environment directory under TRAC_ENV_PARENT_DIR; Trac's
+index at /trac/ lists every one, so a new project appears without a restart.
+A new project gets what this container needs and Trac's defaults otherwise:
+logging to stderr (it reaches `docker logs`), the Bazaar backend and the
+commit ticket updater enabled, `base_url` from TRAC_BASE_URL when set, and
+`TRAC_ADMIN` for ADMIN_USER. Existing projects are never changed here.
+
+    docker compose exec web trac-breezy-project create NAME ["Title"]
+    docker compose exec web trac-breezy-project list
+
+Run as root (as `docker compose exec` does), the command works as the
+server's user, so Apache can write the project it creates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from trac_breezy import settings, users
+
+TRAC_ADMIN = str(Path(sys.executable).with_name("trac-admin"))
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NEW_PROJECT_OPTIONS = (
+    ("logging", "log_type", "stderr"),
+    ("logging", "log_level", "WARNING"),
+    ("components", "trac_breezy.*", "enabled"),
+    ("components", "tracopt.ticket.commit_updater.*", "enabled"),
+)
+
+
+class ProjectError(Exception):
+    """The project cannot be created; the text says why."""
+
+
+def check_name(name: str) -> str | None:
+    if not PROJECT_NAME.match(name):
+        return "must be 1-64 letters, digits or . _ -, starting with a letter or digit"
+    return None
+
+
+def is_project(path: Path) -> bool:
+    return (path / "VERSION").is_file()
+
+
+def list_projects(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if is_project(p)) if parent.is_dir() else []
+
+
+def create(values: Mapping[str, str], name: str, title: str = "") -> bool:
+    """Create project `name` unless it exists; True if it was created."""
+    problem = check_name(name)
+    if problem:
+        raise ProjectError(f"project name {name!r} {problem}")
+    path = Path(values["TRAC_ENV_PARENT_DIR"]) / name
+    if is_project(path):
+        return False
+    if path.exists() and any(path.iterdir()):
+        raise ProjectError(f"{path} exists and is not a Trac environment; choose another name")
+    result = subprocess.run(
+        [TRAC_ADMIN, str(path), "initenv", title or name, "sqlite:db/trac.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProjectError(f"trac-admin initenv failed: {' '.join(result.stderr.split())[-500:]}")
+    configure_new(path, values)
+    return True
+
+
+def configure_new(path: Path, values: Mapping[str, str]) -> None:
+    from trac.env import open_environment
+    from trac.perm import PermissionSystem
+
+    env = open_environment(str(path), use_cache=False)
+    options = list(NEW_PROJECT_OPTIONS)
+    if values["TRAC_BASE_URL"]:
+        base = values["TRAC_BASE_URL"].rstrip("/")
+        options.append(("trac", "base_url", f"{base}/{path.name}"))
+    for section, key, value in options:
+        env.config.set(section, key, value)
+    env.config.save()
+    if values["ADMIN_USER"]:
+        PermissionSystem(env).grant_permission(values["ADMIN_USER"], "TRAC_ADMIN")
+    env.shutdown()
+
+
+def create_from_setting(values: Mapping[str, str]) -> None:
+    """TRAC_PROJECTS at start: create the missing ones, say which."""
+    for name in filter(None, (n.strip() for n in values["TRAC_PROJECTS"].split(","))):
+        if create(values, name):
+            print(f"trac-breezy: created Trac project {name} (from TRAC_PROJECTS)", file=sys.stderr)
+
+
+def become_server_user() -> None:
+    """Root (docker compose exec) works as the user the servers run as."""
+    if os.geteuid() != 0 or not users.IDENTITY_FILE.exists():
+        return
+    uid, gid = (int(n) for n in users.IDENTITY_FILE.read_text().split(":"))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trac-breezy-project", description="Trac projects.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create_parser = commands.add_parser("create", help="create a project")
+    create_parser.add_argument("name")
+    create_parser.add_argument("title", nargs="?", default="")
+    commands.add_parser("list", help="list the projects")
+    args = parser.parse_args(argv)
+    try:
+        values = settings.load(os.environ)
+        become_server_user()
+        if args.command == "list":
+            print("\n".join(list_projects(Path(values["TRAC_ENV_PARENT_DIR"]))))
+        elif create(values, args.name, args.title):
+            print(f"created {args.name}: {values['TRAC_URL_PATH']}/{args.name}/")
+        else:
+            print(f"{args.name} exists already; nothing changed")
+    except (ProjectError, settings.SettingsError, OSError) as error:
+        print(f"trac-breezy-project: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
