@@ -141,6 +141,8 @@ def wrk(base: str, paths: list[str], connections: int, seconds: int) -> dict[str
         [
             "wrk",
             "--latency",
+            "--timeout",
+            "30s",
             "-t",
             str(min(connections, 4)),
             "-c",

@@ -22,6 +22,7 @@ def test_new_project_is_set_up_for_this_container(tmp_path):
     assert env.project_name == "Code Project"
     assert env.config.get("logging", "log_type") == "stderr"
     assert env.config.get("components", "trac_breezy.*") == "enabled"
+    assert env.config.get("header_logo", "src") == ""
     assert env.config.get("trac", "base_url") == "https://example.org/trac/code"
     assert "TRAC_ADMIN" in PermissionSystem(env).get_user_permissions("admin")
     assert "TRAC_ADMIN" not in PermissionSystem(env).get_user_permissions("someone")

@@ -31,6 +31,9 @@ PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NEW_PROJECT_OPTIONS = (
     ("logging", "log_type", "stderr"),
     ("logging", "log_level", "WARNING"),
+    # Trac's default logo is a placeholder file that does not exist
+    # (site/your_project_logo.png): every page would cost a 404.
+    ("header_logo", "src", ""),
     ("components", "trac_breezy.*", "enabled"),
     ("components", "tracopt.ticket.commit_updater.*", "enabled"),
 )
