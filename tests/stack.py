@@ -198,6 +198,31 @@ def write_credentials(brz: Brz, port: int, user: str, password: str) -> None:
     conf.chmod(0o600)
 
 
+def side_container(
+    image: str, env: dict[str, str], volumes: dict[str, str], *extra: str
+) -> tuple[str, Stack]:
+    """`docker run -d` of the image beside a stack (its own port); remove it with docker rm."""
+    port = free_port()
+    name = f"tbtest-side-{port}"
+    args = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    args += [a for source, target in volumes.items() for a in ("-v", f"{source}:{target}")]
+    run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            f"127.0.0.1:{port}:8080",
+            *args,
+            *extra,
+            image,
+        ]
+    )
+    return name, Stack(project="unused", port=port, image=image)
+
+
 class Brz:
     """The real `brz` client, isolated from the user's configuration."""
 

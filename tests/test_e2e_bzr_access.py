@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from stack import ADMIN, Brz, Stack, free_port, run, smart_request, write_credentials
+from stack import ADMIN, Brz, Stack, run, side_container, smart_request, write_credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -154,28 +154,13 @@ def test_no_reads_without_a_password_when_anonymous_reads_are_off(image: str, tm
 
 
 def run_on(image: str, mounts: dict[Path, str], *extra: str) -> tuple[str, int]:
-    port = free_port()
-    name = f"tbtest-owner-{port}"
-    volumes = [arg for host, inside in mounts.items() for arg in ("-v", f"{host}:{inside}")]
-    run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "-p",
-            f"127.0.0.1:{port}:8080",
-            "-e",
-            f"ADMIN_USER={ADMIN[0]}",
-            "-e",
-            f"ADMIN_PASSWORD={ADMIN[1]}",
-            *volumes,
-            *extra,
-            image,
-        ]
+    name, side = side_container(
+        image,
+        {"ADMIN_USER": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1]},
+        {str(host): inside for host, inside in mounts.items()},
+        *extra,
     )
-    return name, port
+    return name, side.port
 
 
 def wait_until_serving(name: str, port: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from stack import ADMIN, ROOT, Brz, Stack, free_port, new_ticket, run
+from stack import ADMIN, ROOT, Brz, Stack, new_ticket, run, side_container
 
 pytestmark = pytest.mark.e2e
 
@@ -204,26 +204,10 @@ def test_read_only_mode(image: str, stack: Stack, brz: Brz, tmp_path: Path):
     local = make_branch(brz, tmp_path / "ro", {"f": "1\n"}, "ro 1")
     brz("push", stack.bzr_url("ro"), cwd=local)
 
-    port = free_port()
-    name = f"tbtest-readonly-{port}"
-    run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "-e",
-            "BZR_ALLOW_WRITES=false",
-            "--name",
-            name,
-            "-p",
-            f"127.0.0.1:{port}:8080",
-            "-v",
-            f"{stack.volume('bzr')}:/srv/bzr",
-            image,
-        ]
+    name, readonly = side_container(
+        image, {"BZR_ALLOW_WRITES": "false"}, {stack.volume("bzr"): "/srv/bzr"}
     )
     try:
-        readonly = Stack(project="unused", port=port, image=image)
         wait_for_http(readonly.url("/trac/"))
         copy = tmp_path / "ro-copy"
         brz("branch", readonly.bzr_url("ro"), str(copy))

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stack import Brz, Stack, free_port, new_ticket, run
+from stack import Brz, Stack, new_ticket, run, side_container
 
 pytestmark = pytest.mark.e2e
 
@@ -53,28 +53,12 @@ def test_push_closes_ticket_and_trac_browses_the_branch(stack: Stack, brz: Brz, 
 
 def test_trac_repositories_connects_a_project_at_start(image: str, stack: Stack, tmp_path: Path):
     """On the data of the test above: a second container adds repository `all`."""
-    port = free_port()
-    name = f"tbtest-repos-{port}"
-    run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "-p",
-            f"127.0.0.1:{port}:8080",
-            "-e",
-            "TRAC_REPOSITORIES=code:all=code",
-            "-v",
-            f"{stack.volume('trac')}:/var/lib/trac",
-            "-v",
-            f"{stack.volume('bzr')}:/srv/bzr",
-            image,
-        ]
+    name, other = side_container(
+        image,
+        {"TRAC_REPOSITORIES": "code:all=code"},
+        {stack.volume("trac"): "/var/lib/trac", stack.volume("bzr"): "/srv/bzr"},
     )
     try:
-        other = Stack(project="unused", port=port, image=image)
         deadline = time.monotonic() + 60
         while other_status(other) != 200:
             assert time.monotonic() < deadline, run(["docker", "logs", name]).stderr[-3000:]

@@ -105,9 +105,10 @@ def create_from_setting(values: Mapping[str, str]) -> None:
 
 def become_server_user() -> None:
     """Root (docker compose exec) works as the user the servers run as."""
-    if os.geteuid() != 0 or not users.IDENTITY_FILE.exists():
+    identity = users.server_identity()
+    if identity is None:
         return
-    uid, gid = (int(n) for n in users.IDENTITY_FILE.read_text().split(":"))
+    uid, gid = identity
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)

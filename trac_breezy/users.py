@@ -61,13 +61,20 @@ def _run_htpasswd(args: list[str], password: str | None = None) -> None:
         raise UserError(f"htpasswd failed: {' '.join(result.stderr.split())}")
 
 
+def server_identity() -> tuple[int, int] | None:
+    """(uid, gid) the servers run as, when we are root and the entrypoint has run."""
+    if os.geteuid() != 0 or not IDENTITY_FILE.exists():
+        return None
+    uid, gid = (int(n) for n in IDENTITY_FILE.read_text().split(":"))
+    return uid, gid
+
+
 def hand_to_server(htpasswd: Path) -> None:
     """Root wrote the file: let the unprivileged Apache read it (and nobody else)."""
-    if os.geteuid() != 0 or not IDENTITY_FILE.exists():
-        return
-    uid, gid = (int(n) for n in IDENTITY_FILE.read_text().split(":"))
-    os.chown(htpasswd, uid, gid)
-    htpasswd.chmod(0o640)
+    identity = server_identity()
+    if identity:
+        os.chown(htpasswd, *identity)
+        htpasswd.chmod(0o640)
 
 
 def ensure_file(htpasswd: Path) -> None:
