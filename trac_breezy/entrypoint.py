@@ -28,11 +28,9 @@ from pathlib import Path
 import jinja2
 
 from trac_breezy import projects, settings, trac_repositories, users
-from trac_breezy.settings import READ_ONLY, READ_WRITE, REALM
+from trac_breezy.settings import HEALTH_TOKEN_FILE, READ_ONLY, READ_WRITE, REALM, RUN_DIR
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
-RUN_DIR = Path("/run/trac-breezy")
-HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
 DEFAULT_UID = DEFAULT_GID = 33  # www-data in Debian
 EXIT_CONFIG = 2
 

@@ -12,7 +12,6 @@ import os
 import sys
 
 from trac_breezy import settings
-from trac_breezy.entrypoint import HEALTH_TOKEN_FILE
 
 # A complete smart-protocol version 2 request and its expected answer.
 HELLO_REQUEST = b"bzr request 2\nhello\n"
@@ -28,8 +27,9 @@ def check_trac(conn: http.client.HTTPConnection, path: str) -> str | None:
 
 def check_smart_server(conn: http.client.HTTPConnection, path: str) -> str | None:
     headers = {"Content-Type": "application/octet-stream"}
-    if HEALTH_TOKEN_FILE.exists():  # lets us past BZR_ANONYMOUS_READ=false
-        headers["X-Trac-Breezy-Health"] = HEALTH_TOKEN_FILE.read_text().strip()
+    token_file = settings.HEALTH_TOKEN_FILE
+    if token_file.exists():  # lets us past BZR_ANONYMOUS_READ=false
+        headers["X-Trac-Breezy-Health"] = token_file.read_text().strip()
     conn.request("POST", path + "/.bzr/smart", body=HELLO_REQUEST, headers=headers)
     response = conn.getresponse()
     body = response.read()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,7 +26,6 @@ from pathlib import Path
 from trac_breezy import settings, users
 
 TRAC_ADMIN = str(Path(sys.executable).with_name("trac-admin"))
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NEW_PROJECT_OPTIONS = (
     ("logging", "log_type", "stderr"),
     ("logging", "log_level", "WARNING"),
@@ -44,7 +42,7 @@ class ProjectError(Exception):
 
 
 def check_name(name: str) -> str | None:
-    if not PROJECT_NAME.match(name):
+    if not settings.PROJECT_NAME.match(name):
         return "must be 1-64 letters, digits or . _ -, starting with a letter or digit"
     return None
 
@@ -105,13 +103,11 @@ def create_from_setting(values: Mapping[str, str]) -> None:
 
 def become_server_user() -> None:
     """Root (docker compose exec) works as the user the servers run as."""
+    from trac_breezy.entrypoint import Identity, drop_privileges  # imports this module
+
     identity = users.server_identity()
-    if identity is None:
-        return
-    uid, gid = identity
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
+    if identity is not None:
+        drop_privileges(Identity(*identity))
 
 
 def main(argv: list[str] | None = None) -> int:

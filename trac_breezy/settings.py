@@ -18,12 +18,20 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 # Characters and sequences that could end a quoted Apache argument, start a
 # new directive or section, or trigger Apache's or mod_wsgi's own expansion.
 _FORBIDDEN_SEQUENCES = ('"', "'", "\\", "<", ">", "`", "${", "%{")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+
+# Runtime files of this container: the rendered config, sockets, markers.
+RUN_DIR = Path("/run/trac-breezy")
+# Written by the entrypoint at each start, read by the healthcheck.
+HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
+# Trac project names (directories under TRAC_ENV_PARENT_DIR).
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # The two modes of the smart server (`SetEnv bzr_wsgi.mode`).
 READ_ONLY = "read-only"
@@ -133,7 +141,7 @@ def user_name(value: str) -> str | None:
 
 def project_names(value: str) -> str | None:
     names = [part.strip() for part in value.split(",")]
-    if not all(re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", n) for n in names):
+    if not all(PROJECT_NAME.match(n) for n in names):
         return "must be project names (letters, digits, . _ -) separated by commas"
     return None
 

@@ -9,11 +9,12 @@ restart policy applies) instead of looping or looking healthy.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from supervisor import supervisord
 
-FATAL_MARKER = Path("/run/trac-breezy/fatal")
+from trac_breezy.settings import RUN_DIR
+
+FATAL_MARKER = RUN_DIR / "fatal"
 EXIT_FATAL = 1
 
 

@@ -31,7 +31,7 @@ HTPASSWD = "/usr/bin/htpasswd"
 # request it authenticates, and a push makes dozens: measured in this image,
 # cost 7 added ~8 ms to each request (~6% of a 1,000-revision push), cost 5 ~2 ms.
 BCRYPT_COST = 5
-IDENTITY_FILE = Path("/run/trac-breezy/identity")
+IDENTITY_FILE = settings.RUN_DIR / "identity"
 
 
 class UserError(Exception):
@@ -78,9 +78,9 @@ def hand_to_server(htpasswd: Path) -> None:
 
 
 def ensure_file(htpasswd: Path) -> None:
+    """Create an empty user file (callers hand it to the server user)."""
     if not htpasswd.exists():
         htpasswd.touch(mode=0o640)
-        hand_to_server(htpasswd)
 
 
 def set_password(htpasswd: Path, name: str, password: str, *, new: bool) -> None:
