@@ -11,7 +11,7 @@ FROM ${BASE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        apache2-dev ca-certificates gcc libc6-dev python3-dev python3-venv \
+        apache2-dev ca-certificates gcc libc6-dev libpq-dev python3-dev python3-venv \
     && rm -rf /var/lib/apt/lists/*
 
 # Extra CA certificates (build-certs/*.crt) are trusted by pip here and only
@@ -36,11 +36,14 @@ RUN /opt/trac-breezy/bin/pip install --no-cache-dir --disable-pip-version-check 
     && /opt/trac-breezy/bin/pip check
 
 # ---- runtime: Apache, Python and the virtualenv; no compiler ----------------
+# libpq5 for psycopg2; postgresql-client for pg_dump and psql, which Trac's
+# hotcopy and our restore use on PostgreSQL projects.
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        apache2-bin apache2-utils libpython3.13 media-types python3.13 \
+        apache2-bin apache2-utils libpq5 libpython3.13 media-types postgresql-client \
+        python3.13 \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /opt/trac-breezy /opt/trac-breezy
@@ -57,8 +60,11 @@ RUN mkdir -p /var/lib/trac /srv/bzr /var/lib/trac-breezy /run/trac-breezy \
     && chown www-data:www-data /var/lib/trac /srv/bzr /var/lib/trac-breezy \
     && chmod 0777 /run/trac-breezy
 
+# PGPASSFILE: written at start from TRAC_DATABASE_PASSWORD(_FILE); set here so
+# that `docker compose exec web trac-admin ...` finds it too.
 ENV PATH=/opt/trac-breezy/bin:$PATH \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PGPASSFILE=/run/trac-breezy/pgpass
 VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jinja2
 
-from trac_breezy import projects, settings, trac_repositories, users
+from trac_breezy import database, projects, settings, trac_repositories, upgrade, users
 from trac_breezy.settings import HEALTH_TOKEN_FILE, READ_ONLY, READ_WRITE, REALM, RUN_DIR
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
@@ -297,6 +297,17 @@ def prepare(environ: Mapping[str, str]) -> tuple[dict[str, str], Identity]:
     return values, identity
 
 
+def prepare_trac(values: Mapping[str, str]) -> None:
+    """The database reachable, old projects upgraded, new ones made and connected."""
+    database.write_pgpass(values)
+    database.wait_for_server(values)
+    upgrade.upgrade_all(values)
+    if values["TRAC_PROJECTS"]:
+        projects.create_from_setting(values)
+    if values["TRAC_REPOSITORIES"]:
+        trac_repositories.configure(values)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] != "supervisord":
@@ -313,11 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     drop_privileges(identity)
     os.environ["HOME"] = str(RUN_DIR / "home")
     try:  # as the server user, so Trac's files belong to it
-        if values["TRAC_PROJECTS"]:
-            projects.create_from_setting(values)
-        if values["TRAC_REPOSITORIES"]:
-            trac_repositories.configure(values)
-    except (projects.ProjectError, trac_repositories.ConfigurationError) as error:
+        prepare_trac(values)
+    except (
+        database.DatabaseError,
+        upgrade.UpgradeError,
+        projects.ProjectError,
+        trac_repositories.ConfigurationError,
+    ) as error:
         log(f"error: {error}")
         return EXIT_CONFIG
     # Breezy names lock holders after the user; a uid without a passwd entry

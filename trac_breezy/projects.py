@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from trac_breezy import settings, users
+from trac_breezy import database, settings, users
 
 TRAC_ADMIN = str(Path(sys.executable).with_name("trac-admin"))
 NEW_PROJECT_OPTIONS = (
@@ -39,6 +39,18 @@ NEW_PROJECT_OPTIONS = (
 
 class ProjectError(Exception):
     """The project cannot be created; the text says why."""
+
+
+def trac_admin(env_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `trac-admin ENV ARGS...`, output captured."""
+    return subprocess.run(
+        [TRAC_ADMIN, str(env_path), *args], capture_output=True, text=True, check=False
+    )
+
+
+def last_words(result: subprocess.CompletedProcess[str]) -> str:
+    """The end of what a failed command said, on one line."""
+    return " ".join((result.stderr or result.stdout).split())[-500:]
 
 
 def check_name(name: str) -> str | None:
@@ -65,14 +77,9 @@ def create(values: Mapping[str, str], name: str, title: str = "") -> bool:
         return False
     if path.exists() and any(path.iterdir()):
         raise ProjectError(f"{path} exists and is not a Trac environment; choose another name")
-    result = subprocess.run(
-        [TRAC_ADMIN, str(path), "initenv", title or name, "sqlite:db/trac.db"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = trac_admin(path, "initenv", title or name, database.new_project_uri(values, name))
     if result.returncode != 0:
-        raise ProjectError(f"trac-admin initenv failed: {' '.join(result.stderr.split())[-500:]}")
+        raise ProjectError(f"trac-admin initenv failed: {last_words(result)}")
     configure_new(path, values)
     return True
 
@@ -101,13 +108,30 @@ def create_from_setting(values: Mapping[str, str]) -> None:
             print(f"trac-breezy: created Trac project {name} (from TRAC_PROJECTS)", file=sys.stderr)
 
 
-def become_server_user() -> None:
-    """Root (docker compose exec) works as the user the servers run as."""
-    from trac_breezy.entrypoint import Identity, drop_privileges  # imports this module
+def server_owner(values: Mapping[str, str]) -> tuple[int, int]:
+    """(uid, gid) the servers run as: as the entrypoint chose, or would choose.
 
-    identity = users.server_identity()
-    if identity is not None:
-        drop_privileges(Identity(*identity))
+    `docker compose exec` finds the entrypoint's choice in the run directory;
+    `docker compose run` (a new container, no entrypoint setup) works it out
+    the same way from the settings and the volumes.
+    """
+    from trac_breezy.entrypoint import Identity, resolve_identity  # imports this module
+
+    known = users.server_identity()
+    if known is not None:
+        return known
+    identity = resolve_identity(values, Identity(os.geteuid(), os.getegid()))
+    return identity.uid, identity.gid
+
+
+def become_server_user(values: Mapping[str, str]) -> None:
+    """Root (docker compose exec/run) works as the user the servers run as."""
+    from trac_breezy.entrypoint import Identity, drop_privileges, user_name
+
+    identity = Identity(*server_owner(values))
+    drop_privileges(identity)
+    # Breezy names lock holders after the user.
+    os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         values = settings.load(os.environ)
-        become_server_user()
+        become_server_user(values)
         if args.command == "list":
             print("\n".join(list_projects(Path(values["TRAC_ENV_PARENT_DIR"]))))
         elif create(values, args.name, args.title):

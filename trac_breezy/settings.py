@@ -146,6 +146,19 @@ def project_names(value: str) -> str | None:
     return None
 
 
+_POSTGRES_URL = re.compile(
+    r"^postgres://[A-Za-z_][A-Za-z0-9_.-]{0,62}@[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z_][A-Za-z0-9_-]{0,62}$"
+)
+
+
+def postgres_url(value: str) -> str | None:
+    if value.startswith("postgres://") and ":" in value.split("@", 1)[0][len("postgres://") :]:
+        return "must not contain the password; give it in TRAC_DATABASE_PASSWORD_FILE"
+    if not _POSTGRES_URL.match(value):
+        return "must be a PostgreSQL URL like postgres://trac@postgres:5432/trac (no password)"
+    return None
+
+
 _REPOSITORY_ENTRY = re.compile(
     r"^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?=[A-Za-z0-9._@+~-]+(/[A-Za-z0-9._@+~-]+)*$"
 )
@@ -291,6 +304,32 @@ SETTINGS: tuple[Setting, ...] = (
         "at start: `trac-breezy-project create NAME` for each missing one",
         "Trac projects to create at start when missing, e.g. `code,docs`. New projects log to "
         "stderr, have the Bazaar backend on and give `ADMIN_USER` `TRAC_ADMIN`.",
+    ),
+    Setting(
+        "TRAC_DATABASE_URL",
+        "",
+        optional(postgres_url),
+        "`[trac] database` of new projects, with `?schema=NAME`",
+        "PostgreSQL server for new projects, e.g. `postgres://trac@postgres/trac` (the "
+        "`postgres` profile of compose.yaml); each project gets its own schema. Empty: "
+        "SQLite in each project. Existing projects keep their database.",
+    ),
+    Setting(
+        "TRAC_DATABASE_PASSWORD",
+        "",
+        lambda value: None,
+        "libpq's password file (`PGPASSFILE`), not trac.ini",
+        "Password of the `TRAC_DATABASE_URL` user; better given as a file in "
+        "`TRAC_DATABASE_PASSWORD_FILE` (a Compose secret).",
+        secret=True,
+        in_apache_config=False,
+    ),
+    Setting(
+        "TRAC_DATABASE_WAIT",
+        "60",
+        integer(0, 3600),
+        "at start: how long to wait for PostgreSQL",
+        "Seconds to wait at start for the `TRAC_DATABASE_URL` server to accept connections.",
     ),
     Setting(
         "TRAC_REPOSITORIES",
