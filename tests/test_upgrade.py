@@ -80,6 +80,18 @@ def test_failed_upgrade_leaves_the_environment_as_it_was(tmp_path):
     assert tree_digest(env) == before
 
 
+def test_a_second_failed_attempt_makes_no_second_copy(tmp_path, capsys):
+    env = tmp_path / "old"
+    make_old_environment(env)
+    add_failing_plugin(env)
+    for _attempt in range(2):
+        with pytest.raises(upgrade.UpgradeError):
+            upgrade.upgrade_all(values(tmp_path))
+    (backup,) = (tmp_path / upgrade.BACKUP_DIR_NAME).iterdir()
+    assert f"{backup}, made by an earlier attempt, still matches it" in capsys.readouterr().err
+    assert database_version(env) == OLD_VERSION
+
+
 def test_mirror_removes_extra_files_and_keeps_unchanged_ones(tmp_path):
     source, target = tmp_path / "source", tmp_path / "target"
     (source / "db").mkdir(parents=True)

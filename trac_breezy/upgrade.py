@@ -71,21 +71,23 @@ def upgrade_all(values: Mapping[str, str]) -> None:
         env_path = parent / name
         version, needed = database_versions(env_path)
         if needed:
-            upgrade(env_path, parent / BACKUP_DIR_NAME / f"{name}-{timestamp()}", version)
+            upgrade(env_path, parent / BACKUP_DIR_NAME, version)
 
 
-def upgrade(env_path: Path, backup: Path, old_version: int | None) -> None:
+def upgrade(env_path: Path, backups: Path, old_version: int | None) -> None:
     name = env_path.name
-    log(f"{name}: needs an upgrade (database version {old_version}); hotcopy to {backup}")
-    backup.parent.mkdir(mode=0o700, exist_ok=True)
-    try:
-        hotcopy(env_path, backup)
-    except Exception as error:  # whatever Trac or the copy raised
-        shutil.rmtree(backup, ignore_errors=True)
-        raise UpgradeError(
-            f"{name}: the hotcopy before the upgrade failed, nothing was changed: "
-            f"{' '.join(str(error).split())}; make room on the Trac volume or fix the cause"
-        ) from None
+    backup = matching_copy(env_path, backups)
+    if backup is not None:
+        # A container that restarts after a failed upgrade would otherwise
+        # pile up one copy per attempt.
+        log(
+            f"{name}: needs an upgrade (database version {old_version}); {backup}, made by "
+            "an earlier attempt, still matches it, so no new copy"
+        )
+    else:
+        backup = backups / f"{name}-{timestamp()}"
+        log(f"{name}: needs an upgrade (database version {old_version}); hotcopy to {backup}")
+        make_hotcopy(env_path, backup)
     for step in (("upgrade", "--no-backup"), ("wiki", "upgrade")):
         result = projects.trac_admin(env_path, *step)
         if result.returncode != 0:
@@ -101,6 +103,39 @@ def upgrade(env_path: Path, backup: Path, old_version: int | None) -> None:
         f"{name}: upgraded from database version {old_version} to {new_version}; "
         f"the copy from before is {backup}"
     )
+
+
+def make_hotcopy(env_path: Path, backup: Path) -> None:
+    backup.parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        hotcopy(env_path, backup)
+    except Exception as error:  # whatever Trac or the copy raised
+        shutil.rmtree(backup, ignore_errors=True)
+        raise UpgradeError(
+            f"{env_path.name}: the hotcopy before the upgrade failed, nothing was changed: "
+            f"{' '.join(str(error).split())}; make room on the Trac volume or fix the cause"
+        ) from None
+
+
+def matching_copy(env_path: Path, backups: Path) -> Path | None:
+    """The newest copy of `env_path` in `backups`, if the environment is still as copied."""
+    copies = sorted(backups.glob(f"{env_path.name}-[0-9]*T*Z")) if backups.is_dir() else []
+    if copies and file_states(copies[-1]) == file_states(env_path):
+        return copies[-1]
+    return None
+
+
+def file_states(root: Path) -> dict[Path, tuple[int, int]]:
+    """(size, modification time) of each file, Trac's log and hotcopy's dump aside."""
+    states = {}
+    for directory, _, files in os.walk(root):
+        for entry in files:
+            path = Path(directory, entry)
+            relative = path.relative_to(root)
+            if relative.parts[0] != "log" and relative != database.POSTGRES_DUMP:
+                info = path.lstat()
+                states[relative] = (info.st_size, info.st_mtime_ns)
+    return states
 
 
 def hotcopy(env_path: Path, destination: Path) -> None:
