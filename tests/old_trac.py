@@ -40,6 +40,7 @@ class FailingUpgrade(Component):
 
 
 def make_old_environment(path: Path, title: str = "Old Project") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [TRAC_ADMIN, str(path), "initenv", title, "sqlite:db/trac.db"],
         check=True,

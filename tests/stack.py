@@ -120,10 +120,10 @@ class Stack:
         )
 
     def exec(
-        self, *args: str, user: str | None = None, check: bool = True
+        self, *args: str, user: str | None = None, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess:
         as_user = ["--user", user] if user else []
-        return self.compose("exec", "-T", *as_user, "web", *args, check=check)
+        return self.compose("exec", "-T", *as_user, "web", *args, check=check, input=input)
 
     def container_id(self) -> str:
         return self.compose("ps", "-q", "web").stdout.strip()

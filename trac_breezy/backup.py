@@ -30,7 +30,7 @@ import os
 import shutil
 import sys
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from trac_breezy import database, projects, settings, upgrade, users
@@ -54,6 +54,17 @@ def log(message: str) -> None:
 
 def backup(values: Mapping[str, str], partial: Path) -> Path:
     """Fill the new folder `partial` with a complete backup; returns its final path."""
+    fill(values, partial)
+    return finish(partial)
+
+
+def finish(partial: Path) -> Path:
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    partial.rename(final)
+    return final
+
+
+def fill(values: Mapping[str, str], partial: Path) -> None:
     parent = Path(values["TRAC_ENV_PARENT_DIR"])
     for name in projects.list_projects(parent):
         result = projects.trac_admin(parent / name, "hotcopy", str(partial / "trac" / name))
@@ -65,9 +76,6 @@ def backup(values: Mapping[str, str], partial: Path) -> Path:
         shutil.copy2(htpasswd, partial / HTPASSWD)
     count = archive_bzr(Path(values["BZR_ROOT"]), partial / BZR_ARCHIVE)
     log(f"archived the Bazaar tree ({count} repositories)")
-    final = partial.with_name(partial.name.removesuffix(".partial"))
-    partial.rename(final)
-    return final
 
 
 def new_backup_folder(destination: Path, owner: tuple[int, int]) -> Path:
@@ -214,12 +222,18 @@ def backup_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("destination", nargs="?", type=Path, default=DEFAULT_DESTINATION)
     args = parser.parse_args(argv)
-    folder: list[Path] = []
-    return run(
-        "trac-breezy-backup",
-        lambda values, owner: folder.append(new_backup_folder(args.destination, owner)),
-        lambda values: print(backup(values, folder[0])),
-    )
+
+    def make_backup(values: Mapping[str, str]) -> None:
+        # Root makes and renames the folder (the mounted directory may be
+        # root's); the copying runs as the servers' user, so that the locks
+        # and database journals it creates in the volumes are the servers' too.
+        partial = new_backup_folder(args.destination, projects.server_owner(values))
+        if as_server_user("trac-breezy-backup", values, lambda: fill(values, partial)):
+            print(finish(partial))
+        else:
+            raise SystemExit(1)
+
+    return report_errors("trac-breezy-backup", make_backup)
 
 
 def restore_main(argv: list[str] | None = None) -> int:
@@ -229,18 +243,40 @@ def restore_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("backup", type=Path)
     args = parser.parse_args(argv)
-    return run("trac-breezy-restore", None, lambda values: restore(values, args.backup))
 
-
-def run(program: str, as_root, as_server_user) -> int:
-    """Load the settings, do `as_root` (if any), drop root, do `as_server_user`."""
-    try:
-        values = settings.load(os.environ)
-        owner = projects.server_owner(values)
-        if as_root:
-            as_root(values, owner)
+    def restore_as_server_user(values: Mapping[str, str]) -> None:
         projects.become_server_user(values)
-        as_server_user(values)
+        restore(values, args.backup)
+
+    return report_errors("trac-breezy-restore", restore_as_server_user)
+
+
+def as_server_user(program: str, values: Mapping[str, str], action: Callable[[], None]) -> bool:
+    """Run `action` in a child process as the servers' user; True if it succeeded."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            projects.become_server_user(values)
+            code = report_errors(program, lambda _values: action(), values)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def report_errors(
+    program: str,
+    action: Callable[[Mapping[str, str]], None],
+    values: Mapping[str, str] | None = None,
+) -> int:
+    """Run `action` with the settings; any failure becomes one line and exit status 1."""
+    try:
+        action(settings.load(os.environ) if values is None else values)
     except (BackupError, database.DatabaseError, settings.SettingsError, OSError) as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return 1

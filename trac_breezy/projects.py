@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -130,8 +131,11 @@ def become_server_user(values: Mapping[str, str]) -> None:
 
     identity = Identity(*server_owner(values))
     drop_privileges(identity)
-    # Breezy names lock holders after the user.
+    # Breezy names lock holders after the user and reads its configuration
+    # from HOME, which must not be root's.
     os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)
+    home = settings.RUN_DIR / "home"
+    os.environ["HOME"] = str(home) if os.access(home, os.W_OK) else tempfile.gettempdir()
 
 
 def main(argv: list[str] | None = None) -> int:
