@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -165,6 +166,35 @@ def test_projects_from_the_setting_and_the_admin_command_and_admin_login(stack: 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(wrong, timeout=30)
     assert refused.value.code == 401
+
+
+def test_logout_makes_the_browser_ask_for_the_password_again(stack: Stack):
+    """A browser resends its remembered Basic-auth password: after logout it must ask."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    remembered = "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+
+    def click_login() -> str:
+        request = urllib.request.Request(stack.url("/trac/delta/login"))
+        request.add_header("Authorization", remembered)
+        with browser.open(request, timeout=30) as response:
+            return response.read().decode()
+
+    assert "logged in as" in click_login()
+    token = next(cookie.value for cookie in jar if cookie.name == "trac_form_token")
+    logout = urllib.request.Request(
+        stack.url("/trac/delta/logout"),
+        data=urllib.parse.urlencode({"__FORM_TOKEN": token}).encode(),
+    )
+    with browser.open(logout, timeout=30) as response:
+        assert "logged in as" not in response.read().decode()
+
+    with pytest.raises(urllib.error.HTTPError) as asked:
+        click_login()  # the remembered password is not enough now
+    assert asked.value.code == 401
+    assert asked.value.headers["WWW-Authenticate"] == 'Basic realm="trac-breezy"'
+    assert "Log in again" in asked.value.read().decode()
+    assert "logged in as" in click_login()  # what the user types next is taken
 
 
 def test_trac_static_files_come_from_apache_with_cache_headers(stack: Stack):
