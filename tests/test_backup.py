@@ -136,6 +136,17 @@ def test_backup_needs_a_mounted_destination(tmp_path):
         backup.new_backup_folder(tmp_path / "missing", (0, 0))
 
 
+def test_backup_destination_must_let_the_servers_user_in(tmp_path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    with pytest.raises(backup.BackupError, match="cannot be entered by the servers' user 33:33"):
+        backup.new_backup_folder(closed, (33, 33))
+    assert list(closed.iterdir()) == []
+    closed.chmod(0o755)
+    folder = backup.new_backup_folder(closed, (33, 33))
+    assert folder.name.endswith(".partial") and folder.stat().st_uid == 33
+
+
 @pytest.mark.parametrize(
     ("relpath", "expected"),
     [

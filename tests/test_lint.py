@@ -21,10 +21,8 @@ def test_ruff():
 
 
 def test_hadolint():
-    run(
-        [tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(ROOT / "Dockerfile")],
-        cwd=ROOT,
-    )
+    dockerfiles = [str(ROOT / "Dockerfile"), str(ROOT / "tests" / "postgres" / "Dockerfile")]
+    run([tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), *dockerfiles], cwd=ROOT)
 
 
 def test_compose_config():

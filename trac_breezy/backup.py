@@ -65,6 +65,7 @@ def finish(partial: Path) -> Path:
 
 
 def fill(values: Mapping[str, str], partial: Path) -> None:
+    database.connect_to_server(values)
     parent = Path(values["TRAC_ENV_PARENT_DIR"])
     for name in projects.list_projects(parent):
         result = projects.trac_admin(parent / name, "hotcopy", str(partial / "trac" / name))
@@ -84,6 +85,13 @@ def new_backup_folder(destination: Path, owner: tuple[int, int]) -> Path:
         raise BackupError(
             f"{destination} does not exist; mount a directory there (compose.yaml mounts "
             "BACKUP_DIR, ./backups by default) or name another one"
+        )
+    from trac_breezy.entrypoint import Identity, can_access
+
+    if not can_access(destination.stat(), Identity(*owner), os.X_OK):
+        raise BackupError(
+            f"{destination} cannot be entered by the servers' user {owner[0]}:{owner[1]}, "
+            f"who does the copying; give it access (e.g. chmod 755 on the host folder)"
         )
     partial = destination / f"{PREFIX}{upgrade.timestamp()}.partial"
     partial.mkdir(mode=0o700)
@@ -156,6 +164,7 @@ def archive_bzr(root: Path, archive: Path) -> int:
 
 def restore(values: Mapping[str, str], source: Path) -> None:
     """Copy a backup folder into the volumes; refuses anything that exists."""
+    database.connect_to_server(values)
     if not (source / BZR_ARCHIVE).is_file():
         raise BackupError(f"{source} is not a trac-breezy backup (no {BZR_ARCHIVE} in it)")
     parent = Path(values["TRAC_ENV_PARENT_DIR"])

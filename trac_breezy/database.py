@@ -46,25 +46,37 @@ def new_project_uri(values: Mapping[str, str], project: str) -> str:
 
 
 def write_pgpass(values: Mapping[str, str]) -> None:
-    """The libpq password file for TRAC_DATABASE_URL (or none without a password)."""
-    PGPASS_FILE.unlink(missing_ok=True)
+    """The libpq password file for TRAC_DATABASE_URL (or none without a password).
+
+    Replaced in one step: the admin commands rewrite it while Trac may read it.
+    """
     url, password = values["TRAC_DATABASE_URL"], values["TRAC_DATABASE_PASSWORD"]
     if not url or not password:
+        PGPASS_FILE.unlink(missing_ok=True)
         return
     parts = urlsplit(url)
     fields = [parts.hostname or "*", str(parts.port or 5432), "*", parts.username or "*", password]
     line = ":".join(field.replace("\\", "\\\\").replace(":", "\\:") for field in fields)
-    PGPASS_FILE.touch(mode=0o600)
-    PGPASS_FILE.write_text(line + "\n", encoding="utf-8")
+    partial = PGPASS_FILE.with_name(f".{PGPASS_FILE.name}.{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)
+    partial.write_text(line + "\n", encoding="utf-8")
+    os.replace(partial, PGPASS_FILE)
+
+
+def connect_to_server(values: Mapping[str, str]) -> None:
+    """What every process that uses TRAC_DATABASE_URL does first: password file, then wait."""
+    write_pgpass(values)
+    wait_for_server(values)
 
 
 def wait_for_server(values: Mapping[str, str], clock=time.monotonic, sleep=time.sleep) -> None:
     """Return once PostgreSQL accepts a connection; DatabaseError when it will not."""
-    import psycopg2
-
     url = values["TRAC_DATABASE_URL"]
     if not url:
         return
+    import psycopg2
+
     wait = int(values["TRAC_DATABASE_WAIT"])
     deadline = clock() + wait
     where = urlsplit(url)

@@ -299,8 +299,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[dict[str, str], Identity]:
 
 def prepare_trac(values: Mapping[str, str]) -> None:
     """The database reachable, old projects upgraded, new ones made and connected."""
-    database.write_pgpass(values)
-    database.wait_for_server(values)
+    database.connect_to_server(values)
     upgrade.upgrade_all(values)
     if values["TRAC_PROJECTS"]:
         projects.create_from_setting(values)
