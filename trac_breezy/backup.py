@@ -33,7 +33,7 @@ import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from trac_breezy import database, projects, settings, upgrade, users
+from trac_breezy import database, log, projects, settings, upgrade, users
 
 DEFAULT_DESTINATION = Path("/backup")
 PREFIX = "trac-breezy-"
@@ -43,10 +43,6 @@ HTPASSWD = "htpasswd"
 
 class BackupError(Exception):
     """The backup or restore cannot go on; the text says why."""
-
-
-def log(message: str) -> None:
-    print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
 
 
 # -- backup --------------------------------------------------------------------

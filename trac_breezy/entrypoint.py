@@ -27,7 +27,7 @@ from pathlib import Path
 
 import jinja2
 
-from trac_breezy import database, projects, settings, trac_repositories, upgrade, users
+from trac_breezy import database, log, projects, settings, trac_repositories, upgrade, users
 from trac_breezy.settings import HEALTH_TOKEN_FILE, READ_ONLY, READ_WRITE, REALM, RUN_DIR
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
@@ -43,10 +43,6 @@ class StartupError(Exception):
 class Identity:
     uid: int
     gid: int
-
-
-def log(message: str) -> None:
-    print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
 
 
 # -- who runs the servers -----------------------------------------------------

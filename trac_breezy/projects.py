@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from trac_breezy import database, settings, users
+from trac_breezy import database, log, settings, users
 
 TRAC_ADMIN = str(Path(sys.executable).with_name("trac-admin"))
 NEW_PROJECT_OPTIONS = (
@@ -106,7 +106,7 @@ def create_from_setting(values: Mapping[str, str]) -> None:
     """TRAC_PROJECTS at start: create the missing ones, say which."""
     for name in filter(None, (n.strip() for n in values["TRAC_PROJECTS"].split(","))):
         if create(values, name):
-            print(f"trac-breezy: created Trac project {name} (from TRAC_PROJECTS)", file=sys.stderr)
+            log(f"created Trac project {name} (from TRAC_PROJECTS)")
 
 
 def server_owner(values: Mapping[str, str]) -> tuple[int, int]:

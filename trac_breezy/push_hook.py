@@ -16,12 +16,13 @@ the branch, and `trac-admin ENV changeset added REPO REV` can replay them.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import Any
 
 from breezy.branch import Branch
 from breezy.revision import NULL_REVISION
+
+from trac_breezy import log
 
 HOOK_NAME = "trac-breezy: announce new revisions to Trac"
 
@@ -102,7 +103,7 @@ def on_tip_change(params: Any) -> None:
             return
         revids = new_revisions(params.branch, params.old_revid, params.new_revid)
     except Exception as error:  # a push must never fail because of Trac
-        print(f"trac-breezy: announcing a push to Trac failed: {error!r}", file=sys.stderr)
+        log(f"announcing a push to Trac failed: {error!r}")
         return
     if revids:
         revs = ["revid:" + revid.decode("utf-8") for revid in revids]
@@ -119,9 +120,9 @@ def announce(branch_path: str, trac_parent: str, revs: list[str]) -> None:
 
         for env_path, repo_name in trac_repositories(trac_parent, branch_path):
             for error in notify_new_revisions(env_path, repo_name, revs):
-                print(f"trac-breezy: {env_path}: {error}", file=sys.stderr)
+                log(f"{env_path}: {error}")
     except Exception as error:  # logged; the push itself has succeeded
-        print(f"trac-breezy: announcing a push to Trac failed: {error!r}", file=sys.stderr)
+        log(f"announcing a push to Trac failed: {error!r}")
     finally:
         with _lock:
             _pending.remove(threading.current_thread())

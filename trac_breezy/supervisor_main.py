@@ -12,6 +12,7 @@ import sys
 
 from supervisor import supervisord
 
+from trac_breezy import log
 from trac_breezy.settings import RUN_DIR
 
 FATAL_MARKER = RUN_DIR / "fatal"
@@ -23,7 +24,7 @@ def main(args: list[str]) -> int:
     supervisord.main(args)
     if FATAL_MARKER.exists():
         reason = FATAL_MARKER.read_text(encoding="utf-8").strip()
-        print(f"trac-breezy: error: {reason}; exiting", file=sys.stderr, flush=True)
+        log(f"error: {reason}; exiting")
         return EXIT_FATAL
     return 0
 

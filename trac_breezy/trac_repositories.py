@@ -13,8 +13,9 @@ that name is left alone, whatever it points to.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
+
+from trac_breezy import log
 
 COMPONENTS = ("trac_breezy.*", "tracopt.ticket.commit_updater.*")
 
@@ -31,10 +32,6 @@ def parse(value: str) -> list[tuple[str, str, str]]:
         project, _, repo = target.partition(":")
         entries.append((project, repo, relpath.strip("/")))
     return entries
-
-
-def log(message: str) -> None:
-    print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
 
 
 def connect(env_path: str, repo: str, branch_dir: str) -> list[str]:

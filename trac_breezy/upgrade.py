@@ -30,17 +30,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from trac_breezy import database, projects
+from trac_breezy import database, log, projects
 
 BACKUP_DIR_NAME = ".upgrade-backups"
 
 
 class UpgradeError(Exception):
     """An environment could not be upgraded; the text says what happened to it."""
-
-
-def log(message: str) -> None:
-    print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
 
 
 def timestamp() -> str:
