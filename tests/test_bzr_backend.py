@@ -935,7 +935,10 @@ def test_trac_pages_render(trac_env: EnvironmentStub, project: Project) -> None:
     page = render_page(trac_env, browser, "/browser/proj/src")
     assert 'href="/trac.cgi/browser/proj/src/b.py"' in page
     page = render_page(trac_env, browser, "/browser/proj/src/b.py", rev="5", annotate="blame")
-    assert "side first line" in page and 'href="/trac.cgi/changeset/3.1.1/proj"' in page
+    # Tags aside: once any test has loaded Trac's plugins, Pygments colours
+    # the Python source word by word.
+    assert "side first line" in re.sub(r"<[^>]+>", "", page)
+    assert 'href="/trac.cgi/changeset/3.1.1/proj"' in page
     page = render_page(trac_env, browser, "/browser/proj/data.bin")
     assert "data.bin" in page
     page = render_page(trac_env, changesets, "/changeset/3/proj")
