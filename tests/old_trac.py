@@ -11,6 +11,7 @@ database version 43, which Trac 1.6 must upgrade before it serves.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -85,3 +86,12 @@ def enum_columns(path: Path) -> list[str]:
 def has_wiki_page(path: Path, name: str) -> bool:
     with sqlite3.connect(path / "db" / "trac.db") as db:
         return db.execute("SELECT count(*) FROM wiki WHERE name = ?", (name,)).fetchone()[0] > 0
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under `root` with a hash of its content (Trac's own log aside)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.parent.name != "log"
+    }

@@ -7,14 +7,19 @@ Apache serves, and the restore follows the README's commands word for word.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
 import pytest
 from conftest import new_stack
-from old_trac import OLD_VERSION, add_failing_plugin, database_version, make_old_environment
+from old_trac import (
+    OLD_VERSION,
+    add_failing_plugin,
+    database_version,
+    make_old_environment,
+    tree_digest,
+)
 from stack import ADMIN, Brz, new_ticket, run, side_container, write_credentials
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +30,6 @@ def chown_tree(root: Path, uid: int) -> None:
     for directory, subdirs, files in os.walk(root):
         for entry in [directory, *(os.path.join(directory, n) for n in subdirs + files)]:
             os.lchown(entry, uid, uid)
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.parent.name != "log" and "__pycache__" not in p.parts
-    }
 
 
 def test_old_environment_is_upgraded_at_start(image, tmp_path):
@@ -62,7 +59,7 @@ def test_failed_upgrade_stops_the_container_and_changes_nothing(image, tmp_path)
     make_old_environment(trac_dir / "legacy")
     add_failing_plugin(trac_dir / "legacy")
     chown_tree(trac_dir, WWW_DATA)
-    before = digest(trac_dir / "legacy")
+    before = tree_digest(trac_dir / "legacy")
     name, _ = side_container(image, {}, {str(trac_dir): "/var/lib/trac"})
     try:
         exit_code = run(["docker", "wait", name], timeout=120).stdout.strip()
@@ -75,7 +72,7 @@ def test_failed_upgrade_stops_the_container_and_changes_nothing(image, tmp_path)
     assert "the plugin upgrade broke on purpose" in line
     assert "restored from /var/lib/trac/.upgrade-backups/legacy-" in line
     assert database_version(trac_dir / "legacy") == OLD_VERSION
-    assert digest(trac_dir / "legacy") == before
+    assert tree_digest(trac_dir / "legacy") == before
 
 
 def readme_restore_commands() -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from old_trac import (
     enum_columns,
     has_wiki_page,
     make_old_environment,
+    tree_digest,
 )
 
 from trac_breezy import projects, settings, upgrade
@@ -21,15 +21,6 @@ from trac_breezy import projects, settings, upgrade
 
 def values(parent: Path) -> dict[str, str]:
     return settings.load({"TRAC_ENV_PARENT_DIR": str(parent)})
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under `root` with a hash of its content (Trac's own log aside)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts and p.parent.name != "log"
-    }
 
 
 def test_old_environment_is_copied_then_upgraded(tmp_path, capsys):
