@@ -195,7 +195,7 @@ def main() -> int:
         if args.tune:
             print("| WSGI_PROCESSES x WSGI_THREADS | wiki HTML req/s (c=8) | p99 (ms) |")
             print("|---|---|---|")
-            for processes, threads in ((1, 15), (2, 15), (2, 4), (4, 4), (4, 8)):
+            for processes, threads in ((1, 15), (2, 4), (2, 8), (2, 15), (4, 4), (4, 8)):
                 tuned, base = start_ours(args.image, volume, processes, threads)
                 wrk(base, [urllib.request.urlparse(base).path + "/wiki/WikiStart"], 8, 3)
                 result = wrk(
