@@ -4,7 +4,7 @@ Trac's `dispatch_request` ends every request with a full `gc.collect()`
 (trac/web/main.py, to break reference cycles the request left behind). A
 full collection walks every container object in the process: Trac's and
 Breezy's modules, each project's components, compiled templates; about
-60,000 objects in one of our daemon processes, which makes it 20-35 ms per
+60,000 objects in one of our daemon processes, which makes it 20-36 ms per
 request, more than rendering the page itself. Profiled with py-spy under wrk
 (2 daemon processes x 15 threads, wiki page): 79 % of the time the GIL was
 held went to that one call.
@@ -26,7 +26,7 @@ every 1024), each time unfreezing, collecting and freezing again, because:
   flight in another thread at the moment of freezing). Redoing it every
   1024 requests bounds how long such garbage stays.
 
-A re-freeze costs one full collection (the 20-35 ms above), at most once per
+A re-freeze costs one full collection (the 20-36 ms above), at most once per
 1024 requests after warm-up. Trac's own code is left as it is (no patching
 of `trac.web.main.gc`): its collection after every request still runs.
 """
