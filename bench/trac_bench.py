@@ -73,18 +73,29 @@ def wait_for(url: str, timeout: float = 90) -> None:
         time.sleep(0.3)
 
 
-def start_ours(image: str, volume: str, processes: int, threads: int) -> tuple[str, str]:
+def run_container(role: str, container_port: int, volume: str, *args: str) -> tuple[str, int]:
+    """`docker run` one server on the bench volume; returns its name and published port."""
     port = free_port()
-    name = f"trac-bench-ours-{port}"
+    name = f"trac-bench-{role}-{port}"
     docker(
         "run",
         "-d",
         "--name",
         name,
         "-p",
-        f"127.0.0.1:{port}:8080",
+        f"127.0.0.1:{port}:{container_port}",
         "-v",
         f"{volume}:/var/lib/trac",
+        *args,
+    )
+    return name, port
+
+
+def start_ours(image: str, volume: str, processes: int, threads: int) -> tuple[str, str]:
+    name, port = run_container(
+        "ours",
+        8080,
+        volume,
         "-e",
         "TRAC_PROJECTS=bench",
         "-e",
@@ -99,19 +110,12 @@ def start_ours(image: str, volume: str, processes: int, threads: int) -> tuple[s
 
 
 def start_tracd(image: str, volume: str) -> tuple[str, str]:
-    port = free_port()
-    name = f"trac-bench-tracd-{port}"
-    docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "-p",
-        f"127.0.0.1:{port}:8000",
+    name, port = run_container(
+        "tracd",
+        8000,
+        volume,
         "--user",
         "www-data",
-        "-v",
-        f"{volume}:/var/lib/trac",
         "--entrypoint",
         "tracd",
         image,
