@@ -48,10 +48,11 @@ RUN apt-get update \
 
 COPY --from=build /opt/trac-breezy /opt/trac-breezy
 COPY --from=build /tmp/wsgi-module.conf /usr/share/trac-breezy/apache/wsgi-module.conf
+# rootfs/ mirrors where its files land (entrypoint, supervisord.conf); the
+# Apache template and the WSGI scripts keep their own top-level folders.
+COPY rootfs/ /
 COPY apache/ /usr/share/trac-breezy/apache/
 COPY wsgi/ /usr/share/trac-breezy/wsgi/
-COPY scripts/supervisord.conf /usr/share/trac-breezy/supervisord.conf
-COPY scripts/docker-entrypoint /usr/local/bin/docker-entrypoint
 
 # Fresh named volumes copy these directories, ownership included, so a bare
 # `docker compose up` gets volumes that www-data (33) can write.

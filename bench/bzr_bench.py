@@ -23,7 +23,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-BRZ = str(Path(sys.executable).with_name("brz"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from servers import BRZ, brz_serve
 
 # -- synthetic histories --------------------------------------------------------------
 
@@ -156,32 +155,6 @@ def container_server_pids(container: str) -> list[int]:
     return [int(line.split()[0]) for line in out if "apache2" in line or "wsgi" in line]
 
 
-def start_brz_serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            BRZ,
-            "serve",
-            "--allow-writes",
-            f"--directory={root}",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"bzr://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("brz serve did not start")
-
-
 def client_env(home: Path, port: int, user: str, password: str) -> dict[str, str]:
     conf = home / ".config" / "breezy"
     conf.mkdir(parents=True, exist_ok=True)
@@ -289,18 +262,16 @@ def main() -> int:
     )
     serve_root = work / f"serve-{run_id}"
     serve_root.mkdir()
-    server, ref = start_brz_serve(serve_root, env)
     try:
-        ours = f"bzr+{args.url.rstrip('/')}/bzr/bench-{run_id}"
-        pids_ours = container_server_pids(args.container)
-        rows = []
-        for name, source in (("1000-revisions", small), ("big", big)):
-            rows += measure(
-                name, source, ours, ref, env, work, args.repeats, pids_ours, [server.pid]
-            )
+        with brz_serve(serve_root, env) as served:
+            ours = f"bzr+{args.url.rstrip('/')}/bzr/bench-{run_id}"
+            pids_ours = container_server_pids(args.container)
+            rows = []
+            for name, source in (("1000-revisions", small), ("big", big)):
+                rows += measure(
+                    name, source, ours, served.url, env, work, args.repeats, pids_ours, [served.pid]
+                )
     finally:
-        server.terminate()
-        server.wait()
         shutil.rmtree(serve_root, ignore_errors=True)
         subprocess.run(
             ["docker", "exec", args.container, "rm", "-rf", f"{args.bzr_root}/bench-{run_id}"],

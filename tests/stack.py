@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from servers import BRZ, free_port
+
+__all__ = ["BRZ", "free_port"]  # re-exported for the tests that import them from here
 
 ROOT = Path(__file__).resolve().parent.parent
-BRZ = str(Path(sys.executable).with_name("brz"))
 
 
 def run(
@@ -80,12 +80,6 @@ def compose_command() -> list[str]:
         return ["docker-compose"]
     pytest.fail("neither `docker compose` nor `docker-compose` is installed; run scripts/test")
     raise AssertionError  # not reached
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

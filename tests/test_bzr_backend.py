@@ -27,10 +27,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import breezy.bzr.bzrdir  # noqa: F401 - sets Breezy's default control-dir format
+import breezy.bzr.bzrdir  # sets Breezy's default control-dir format (and binds `breezy`)
 import pytest
 from breezy import controldir
 from breezy.branch import Branch
+from test_bzr_storage import (
+    FORMAT,
+    HOUR,
+    T0,
+    commit,
+    isolated_breezy,
+    make_branch,
+    make_shared_repository,
+    write,
+)
 from trac.core import TracError
 from trac.test import EnvironmentStub, MockRequest
 from trac.util.datefmt import utc
@@ -44,21 +54,17 @@ from trac.versioncontrol.api import (
     RepositoryManager,
 )
 
-from trac_breezy import bzr_backend
-from trac_breezy.bzr_backend import (
-    BzrCachedRepository,
-    BzrRepository,
-    notify_new_revisions,
-)
+from trac_breezy.trac_app.bzr import storage
+from trac_breezy.trac_app.bzr.caches import clear_caches
+from trac_breezy.trac_app.bzr.connector import BzrCachedRepository, notify_new_revisions
+from trac_breezy.trac_app.bzr.naming import quote_revid
+from trac_breezy.trac_app.bzr.repository import BzrRepository
 
-T0 = datetime(2024, 3, 1, 12, 0, tzinfo=utc).timestamp()
-HOUR = 3600.0
 UNICODE_NAME = "docs/ünïcødé-名前.txt"
 UNICODE_MESSAGE = "Ünïcødé commit — 日本語のメッセージ"
 BINARY_V1 = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 BINARY_V2 = BINARY_V1 + b"\x00\xff\x00more"
 A_PY = "line one\nline two\nline three\n"
-FORMAT = "2a"
 
 
 # -- Fixtures and helpers ----------------------------------------------------
@@ -68,39 +74,13 @@ FORMAT = "2a"
 def bzr_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An isolated HOME and committer identity for Breezy."""
     home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("BRZ_EMAIL", "Test Committer <committer@example.com>")
-        mp.delenv("BZR_EMAIL", raising=False)
-        mp.delenv("BRZ_HOME", raising=False)
-        bzr_backend.clear_caches()
+    with isolated_breezy(home):
         yield home
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches(bzr_home: Path) -> None:
-    bzr_backend.clear_caches()
-
-
-def make_branch(path: Path) -> Any:
-    """A new standalone branch with a working tree; returns the tree."""
-    fmt = controldir.format_registry.make_controldir(FORMAT)
-    branch = controldir.ControlDir.create_branch_convenience(str(path), format=fmt)
-    return branch.controldir.open_workingtree()
-
-
-def write(tree: Any, relpath: str, data: str | bytes, add: bool = True) -> None:
-    full = Path(tree.basedir, relpath)
-    full.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    full.write_bytes(data)
-    if add and not tree.is_versioned(relpath):
-        tree.smart_add([str(full)])  # also adds new parent directories
-
-
-def commit(tree: Any, message: str, hours: float) -> bytes:
-    return tree.commit(message, timestamp=T0 + hours * HOUR, timezone=0)
+    clear_caches()
 
 
 def open_repos(path: Path | str, name: str = "proj") -> BzrRepository:
@@ -488,8 +468,7 @@ def test_quickjump_lists_tags(repos: BzrRepository) -> None:
 
 
 def test_new_tags_and_tips_seen_by_the_next_request(tmp_path: Path) -> None:
-    fmt = controldir.format_registry.make_controldir(FORMAT)
-    controldir.ControlDir.create(str(tmp_path), format=fmt).create_repository(shared=True)
+    make_shared_repository(tmp_path)
     tree = make_branch(tmp_path / "trunk")
     write(tree, "f.txt", "one\n")
     first = commit(tree, "one", 0)
@@ -547,6 +526,52 @@ def test_unreadable_branch_through_repository_manager(tmp_path: Path) -> None:
             RepositoryManager(env).get_repository("broken")
     finally:
         env.reset_db()
+
+
+def test_storage_errors_become_trac_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = make_branch(tmp_path / "b")
+    write(tree, "f.txt", "x\n")
+    commit(tree, "one", 0)
+    repos = open_repos(tmp_path / "b")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise storage.BzrStorageError("the disk is on fire")
+
+    try:
+        monkeypatch.setattr(storage.BranchHandle, "file_text", broken)
+        node = repos.get_node("f.txt")
+        with pytest.raises(TracError, match="the disk is on fire") as caught:
+            node.get_content()
+        assert type(caught.value) is TracError
+        monkeypatch.setattr(storage.BranchHandle, "changes", broken)
+        with pytest.raises(TracError, match="the disk is on fire"):
+            list(repos.get_changeset("1").get_changes())  # raised while iterating
+        monkeypatch.setattr(storage.BranchHandle, "revinfo", broken)
+        with pytest.raises(TracError, match="the disk is on fire"):
+            repos.get_node("/").get_last_modified()
+        monkeypatch.setattr(storage.BranchHandle, "entry", broken)
+        with pytest.raises(TracError, match="the disk is on fire"):
+            repos.get_node("f.txt")
+        assert not repos.has_node("f.txt")  # Trac's has_node catches TracError
+    finally:
+        repos.close()
+
+
+def test_storage_names_match_trac() -> None:
+    from trac.util.text import exception_to_unicode
+
+    assert (storage.ADD, storage.COPY, storage.DELETE, storage.EDIT, storage.MOVE) == (
+        Changeset.ADD,
+        Changeset.COPY,
+        Changeset.DELETE,
+        Changeset.EDIT,
+        Changeset.MOVE,
+    )
+    assert (storage.DIRECTORY, storage.FILE) == (Node.DIRECTORY, Node.FILE)
+    from breezy.errors import NotBranchError
+
+    for error in (OSError(13, "Permission denied"), NotBranchError("/x")):
+        assert storage.describe(error) == exception_to_unicode(error)
 
 
 def test_empty_branch(tmp_path: Path) -> None:
@@ -652,7 +677,7 @@ def shared(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 
 
 def quoted(revid: bytes) -> str:
-    return bzr_backend._quote_revid(revid)
+    return quote_revid(revid)
 
 
 def test_shared_repository_layout(shared: tuple[Path, dict[str, bytes]]) -> None:
@@ -777,7 +802,7 @@ def test_warm_requests_do_not_open_unchanged_branches(
     def no_open(*args: object, **kwargs: object) -> None:
         raise AssertionError("a branch was opened")
 
-    monkeypatch.setattr(bzr_backend.Branch, "open", no_open)
+    monkeypatch.setattr(storage.Branch, "open", no_open)
     repos = open_repos(root)
     try:
         assert [(n.path, n.created_rev) for n in repos.get_node("/").get_entries()] == listing
@@ -861,7 +886,7 @@ def test_connector_registered(trac_env: EnvironmentStub, project: Project) -> No
     repos = rm.get_repository("proj")
     assert isinstance(repos, BzrRepository)
     assert repos.get_node("src/b.py").created_rev == "7"
-    assert ("Breezy", bzr_backend.breezy.version_string) in list(trac_env.system_info)
+    assert ("Breezy", breezy.version_string) in list(trac_env.system_info)
 
 
 def test_cached_repository_sync(trac_env: EnvironmentStub, tmp_path: Path) -> None:

@@ -9,14 +9,12 @@ and every operation must work.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack import BRZ, Brz, Stack, free_port
+import servers
+from stack import Brz, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -25,31 +23,8 @@ pytestmark = pytest.mark.e2e
 def brz_serve(tmp_path: Path) -> Iterator[str]:
     root = tmp_path / "serve-root"
     root.mkdir()
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            BRZ,
-            "serve",
-            "--allow-writes",
-            f"--directory={root}",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=Brz(tmp_path / "serve-home").env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "brz serve did not start"
-            time.sleep(0.1)
-    yield f"bzr://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=30)
+    with servers.brz_serve(root, Brz(tmp_path / "serve-home").env) as served:
+        yield served.url
 
 
 class Scenario:

@@ -6,7 +6,9 @@ import pytest
 from trac.env import Environment
 from trac.perm import PermissionSystem
 
-from trac_breezy import projects, settings
+from trac_breezy.admin import projects
+from trac_breezy.admin.trac_env import list_projects
+from trac_breezy.container import settings
 
 
 def values(tmp_path, **extra):
@@ -27,7 +29,7 @@ def test_new_project_is_set_up_for_this_container(tmp_path):
     assert "TRAC_ADMIN" in PermissionSystem(env).get_user_permissions("admin")
     assert "TRAC_ADMIN" not in PermissionSystem(env).get_user_permissions("someone")
     env.shutdown()
-    assert projects.list_projects(tmp_path) == ["code"]
+    assert list_projects(tmp_path) == ["code"]
 
 
 def test_existing_project_is_left_alone(tmp_path):
@@ -42,7 +44,7 @@ def test_existing_project_is_left_alone(tmp_path):
 def test_setting_creates_the_missing_ones(tmp_path, capsys):
     projects.create(values(tmp_path), "old")
     projects.create_from_setting(values(tmp_path, TRAC_PROJECTS="old, new"))
-    assert projects.list_projects(tmp_path) == ["new", "old"]
+    assert list_projects(tmp_path) == ["new", "old"]
     assert "created Trac project new" in capsys.readouterr().err
 
 

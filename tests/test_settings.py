@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from trac_breezy import settings
+from trac_breezy.container import settings
+from trac_breezy.container.settings import RepositoryLink
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,21 +37,51 @@ HOSTILE_VALUES = [
 
 
 def test_defaults_make_a_working_configuration():
-    values = settings.load({})
-    assert values["TRAC_URL_PATH"] == "/trac"
-    assert values["BZR_URL_PATH"] == "/bzr"
-    assert values["BZR_ROOT"] == "/srv/bzr"
-    assert values["TRAC_ENV_PARENT_DIR"] == "/var/lib/trac"
-    assert values["BZR_ALLOW_WRITES"] == "true"
-    assert values["BZR_ANONYMOUS_READ"] == "true"
-    assert values["ADMIN_USER"] == ""
-    assert values["LISTEN_PORT"] == "8080"
-    assert settings.setenv_directives(values, "trac") == [("trac.env_parent_dir", "/var/lib/trac")]
-    assert settings.setenv_directives(values, "bzr") == [("bzr_wsgi.root", "/srv/bzr")]
+    loaded = settings.load({})
+    assert loaded.trac_url_path == "/trac"
+    assert loaded.bzr_url_path == "/bzr"
+    assert loaded.bzr_root == Path("/srv/bzr")
+    assert loaded.trac_env_parent_dir == Path("/var/lib/trac")
+    assert loaded.bzr_allow_writes is True
+    assert loaded.bzr_anonymous_read is True
+    assert loaded.admin_user == ""
+    assert loaded.listen_port == 8080
+    assert loaded.puid is None and loaded.pgid is None
+    assert loaded.trac_projects == () and loaded.trac_repositories == ()
+
+
+def test_values_are_parsed_once_into_their_types():
+    loaded = settings.load(
+        {
+            "BZR_ALLOW_WRITES": "Off",
+            "WSGI_THREADS": "7",
+            "PUID": "1000",
+            "TRAC_PROJECTS": "code, docs,",
+            "TRAC_REPOSITORIES": "code=code/trunk, docs:manual=docs",
+        }
+    )
+    assert loaded.bzr_allow_writes is False
+    assert loaded.wsgi_threads == 7 and loaded.puid == 1000
+    assert loaded.trac_projects == ("code", "docs")
+    assert loaded.trac_repositories == (
+        RepositoryLink("code", "", "code/trunk"),
+        RepositoryLink("docs", "manual", "docs"),
+    )
+
+
+def test_every_field_is_a_row_of_the_table():
+    assert [s.name for s in settings.SETTINGS] == [
+        f.name.upper() for f in dataclasses.fields(settings.Settings)
+    ]
+
+
+def test_secrets_stay_out_of_the_settings_repr():
+    loaded = settings.load({"ADMIN_USER": "admin", "ADMIN_PASSWORD": "s3cret-value"})
+    assert "s3cret-value" not in repr(loaded)
 
 
 def test_empty_means_the_default():
-    assert settings.load({"BZR_ROOT": "", "LISTEN_PORT": ""})["BZR_ROOT"] == "/srv/bzr"
+    assert settings.load({"BZR_ROOT": "", "LISTEN_PORT": ""}).bzr_root == Path("/srv/bzr")
 
 
 def test_every_default_passes_its_own_validation():
@@ -69,7 +101,7 @@ def test_hostile_value_is_refused_and_named(name, value):
 
 def test_password_may_hold_any_printable_character_but_no_line_break():
     env = {"ADMIN_USER": "admin", "ADMIN_PASSWORD": "a\"b'c\\d<e>${f}%{g} h"}
-    assert settings.load(env)["ADMIN_PASSWORD"] == env["ADMIN_PASSWORD"]
+    assert settings.load(env).admin_password == env["ADMIN_PASSWORD"]
     with pytest.raises(settings.SettingsError) as caught:
         settings.load({"ADMIN_USER": "admin", "ADMIN_PASSWORD": "secret\nInclude x"})
     (message,) = caught.value.messages
@@ -86,7 +118,7 @@ def test_admin_password_from_a_file(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     env = {"ADMIN_USER": "admin", "ADMIN_PASSWORD_FILE": str(secret), "ADMIN_PASSWORD": ""}
-    assert settings.load(env)["ADMIN_PASSWORD"] == "s3cret"
+    assert settings.load(env).admin_password == "s3cret"
 
 
 @pytest.mark.parametrize(
@@ -143,7 +175,8 @@ def test_invalid_value_is_refused_with_the_fix(name, value):
     ],
 )
 def test_valid_value_is_kept(name, value):
-    assert settings.load({name: value})[name] == value
+    row = settings.BY_NAME[name]
+    assert getattr(settings.load({name: value}), name.lower()) == row.convert(value)
 
 
 def test_all_errors_are_reported_at_once():
@@ -160,7 +193,7 @@ def test_overlapping_url_paths_are_refused():
 def test_value_from_file(tmp_path):
     secret = tmp_path / "port"
     secret.write_text("9090\n")
-    assert settings.load({"LISTEN_PORT_FILE": str(secret)})["LISTEN_PORT"] == "9090"
+    assert settings.load({"LISTEN_PORT_FILE": str(secret)}).listen_port == 9090
 
 
 def test_value_from_file_is_validated_too(tmp_path):
@@ -185,8 +218,8 @@ def test_variable_and_its_file_together_are_refused(tmp_path):
 def test_readme_lists_every_variable_exactly_as_the_table_says():
     readme = (ROOT / "README.md").read_text()
     assert settings.markdown_table() in readme, (
-        "README.md's table of variables differs from trac_breezy/settings.py; "
-        "paste the output of `python -m trac_breezy.settings` into README.md"
+        "README.md's table of variables differs from trac_breezy/container/settings.py; "
+        "paste the output of `python -m trac_breezy.container.settings` into README.md"
     )
 
 

@@ -1,108 +1,33 @@
-"""The smart-server app with the real brz client, without Apache.
+"""The smart-server app with the real brz client, without Apache (see `smart_harness`).
 
-A small threaded WSGI server stands in for Apache: it sets what `SetEnv` and
-mod_wsgi would (`bzr_wsgi.*`, SCRIPT_NAME) and checks Basic auth like
-mod_auth_basic with anonymous reads allowed (credentials that are sent are
-always checked). The same app runs under Apache in the end-to-end tests.
+The units of the `trac_breezy.smart_server` package are tested in
+`test_smart_server_units.py`, its tip-change hook in `test_tip_changes.py`.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+from smart_harness import Server, local_branch, with_credentials
 from stack import Brz, smart_request
 
-from trac_breezy import push_hook, smart_server
-
-USERS = {"alice": "wonderland"}
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-def apache_like(root: Path, mode: str, trac_parent: Path | None = None):
-    """What Apache does before mod_wsgi calls bzr.wsgi: routing, SetEnv, auth."""
-
-    def app(environ, start_response):
-        path = environ["PATH_INFO"]
-        if not path.startswith("/bzr/") or not path.endswith("/.bzr/smart"):
-            start_response("404 Not Found", [])
-            return [b""]
-        environ["SCRIPT_NAME"], environ["PATH_INFO"] = path, ""
-        environ["bzr_wsgi.root"] = str(root)
-        environ["bzr_wsgi.prefix"] = "/bzr/"
-        environ["bzr_wsgi.mode"] = mode
-        if trac_parent:
-            environ["bzr_wsgi.trac_env_parent_dir"] = str(trac_parent)
-        header = environ.get("HTTP_AUTHORIZATION")
-        if header:
-            user, _, password = base64.b64decode(header.split()[1]).decode().partition(":")
-            if USERS.get(user) != password:
-                start_response(
-                    "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="trac-breezy"')]
-                )
-                return [b"wrong credentials\n"]
-            environ["REMOTE_USER"] = user
-        return smart_server.application(environ, start_response)
-
-    return app
-
-
-class Server:
-    def __init__(self, root: Path, mode: str, trac_parent: Path | None = None) -> None:
-        self.root = root
-        self.httpd = make_server(
-            "127.0.0.1", 0, apache_like(root, mode, trac_parent), ThreadingWSGIServer, QuietHandler
-        )
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"bzr+http://127.0.0.1:{self.httpd.server_port}/bzr/{path}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from trac_breezy.setenv import READ_ONLY, READ_WRITE
+from trac_breezy.smart_server.app import client_relpath
+from trac_breezy.smart_server.responses import RESPONSE_BUFFER
+from trac_breezy.smart_server.verbs import is_read, request_verb
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     root = tmp_path / "root"
     root.mkdir()
-    served = Server(root, smart_server.READ_WRITE)
+    served = Server(root, READ_WRITE)
     yield served
     served.stop()
-
-
-def with_credentials(brz: Brz, server: Server, user: str, password: str) -> None:
-    conf = brz.config_dir / "authentication.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(
-        f"[server]\nscheme=http\nhost=127.0.0.1\nport={server.httpd.server_port}\n"
-        f"user={user}\npassword={password}\n"
-    )
-
-
-def local_branch(brz: Brz, path: Path, text: str = "one\n") -> Path:
-    brz("init", str(path))
-    (path / "file").write_text(text)
-    brz("add", cwd=path)
-    brz("commit", "-m", "one", cwd=path)
-    return path
 
 
 # -- classifying requests ----------------------------------------------------------
@@ -121,12 +46,12 @@ def local_branch(brz: Brz, path: Path, text: str = "one\n") -> Path:
     ],
 )
 def test_request_verb(head, verb):
-    assert smart_server.request_verb(head) == verb
+    assert request_verb(head) == verb
 
 
 @pytest.mark.parametrize("verb", [b"get", b"readv", b"stat", b"BzrDir.open_2.1", b"hello"])
 def test_reads(verb):
-    assert smart_server.is_read(verb)
+    assert is_read(verb)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +73,7 @@ def test_reads(verb):
     ],
 )
 def test_everything_else_is_a_write(verb):
-    assert not smart_server.is_read(verb)
+    assert not is_read(verb)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +90,7 @@ def test_everything_else_is_a_write(verb):
     ],
 )
 def test_client_relpath(script_name, relpath):
-    assert smart_server.client_relpath({"SCRIPT_NAME": script_name}, "/bzr/") == relpath
+    assert client_relpath({"SCRIPT_NAME": script_name}, "/bzr/") == relpath
 
 
 # -- access: one URL for reads and writes ---------------------------------------------
@@ -221,7 +146,7 @@ def test_anonymous_client_can_change_nothing_through_vfs_verbs(server, tmp_path)
 def test_read_only_mode_refuses_writes_even_with_credentials(tmp_path):
     root = tmp_path / "ro-root"
     root.mkdir()
-    server = Server(root, smart_server.READ_ONLY)
+    server = Server(root, READ_ONLY)
     try:
         brz = Brz(tmp_path / "home")
         with_credentials(brz, server, "alice", "wonderland")
@@ -276,69 +201,15 @@ def test_errors_do_not_reveal_server_paths(server, tmp_path):
 
 
 def test_large_responses_are_streamed(server, tmp_path):
+    """A branch bigger than RESPONSE_BUFFER round-trips through brz (that it is
+    really streamed is checked in test_smart_server_units.py)."""
     brz = Brz(tmp_path / "home")
     with_credentials(brz, server, "alice", "wonderland")
     local = local_branch(brz, tmp_path / "big", "x" * 10)
-    (local / "blob").write_bytes(os.urandom(3 * smart_server.RESPONSE_BUFFER))
+    (local / "blob").write_bytes(os.urandom(3 * RESPONSE_BUFFER))
     brz("add", cwd=local)
     brz("commit", "-m", "blob", cwd=local)
     brz("push", server.url("big"), cwd=local)
     copy = tmp_path / "big-copy"
     Brz(tmp_path / "reader")("branch", server.url("big"), str(copy))
     assert (copy / "blob").read_bytes() == (local / "blob").read_bytes()
-
-
-# -- pushes update Trac --------------------------------------------------------------------
-
-
-def test_push_announces_revisions_to_trac(tmp_path):
-    from trac.env import Environment
-    from trac.ticket.model import Ticket
-    from trac.versioncontrol.api import DbRepositoryProvider
-
-    import trac_breezy.bzr_backend  # noqa: F401 - registers the bzr connector (the image uses the entry point)
-
-    root, trac_parent = tmp_path / "bzr", tmp_path / "trac"
-    root.mkdir()
-    trac_parent.mkdir()
-    env = Environment(
-        str(trac_parent / "proj"),
-        create=True,
-        options=[
-            ("components", "trac_breezy.*", "enabled"),
-            ("components", "tracopt.ticket.commit_updater.*", "enabled"),
-        ],
-    )
-    ticket = Ticket(env)
-    ticket.populate({"summary": "crash", "reporter": "someone", "status": "new"})
-    ticket_id = ticket.insert()
-    other = Ticket(env)
-    other.populate({"summary": "referenced", "reporter": "someone", "status": "new"})
-    other_id = other.insert()
-
-    brz = Brz(tmp_path / "home")
-    brz("init-shared-repo", str(root / "proj"))
-    DbRepositoryProvider(env).add_repository("", str(root / "proj"), "bzr")
-    env.shutdown()
-
-    server = Server(root, smart_server.READ_WRITE, trac_parent)
-    try:
-        with_credentials(brz, server, "alice", "wonderland")
-        local = local_branch(brz, tmp_path / "local")
-        brz("push", server.url("proj/trunk"), cwd=local)
-        (local / "file").write_text("fixed\n")
-        brz("commit", "-m", f"Fix the crash, fixes #{ticket_id}", cwd=local)
-        (local / "file").write_text("more\n")
-        brz("commit", "-m", f"Follow-up, refs #{other_id}", cwd=local)
-        brz("push", cwd=local)
-        push_hook.wait_for_announcements()
-    finally:
-        server.stop()
-
-    env = Environment(str(trac_parent / "proj"))
-    fixed, referenced = Ticket(env, ticket_id), Ticket(env, other_id)
-    assert fixed["status"] == "closed" and fixed["resolution"] == "fixed"
-    assert referenced["status"] == "new"
-    assert any("Follow-up" in str(change[4]) for change in referenced.get_changelog())
-    comments = [str(c[4]) for c in fixed.get_changelog() if c[2] == "comment"]
-    assert any("changeset:" in c and "Fix the crash" in c for c in comments), comments

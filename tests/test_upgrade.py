@@ -16,10 +16,12 @@ from old_trac import (
     tree_digest,
 )
 
-from trac_breezy import projects, settings, upgrade
+from trac_breezy.admin import projects, upgrade
+from trac_breezy.container import settings
+from trac_breezy.container.settings import Settings
 
 
-def values(parent: Path) -> dict[str, str]:
+def values(parent: Path) -> Settings:
     return settings.load({"TRAC_ENV_PARENT_DIR": str(parent)})
 
 

@@ -1,10 +1,18 @@
-"""Breezy's smart server for mod_wsgi: any number of bzr roots.
+"""Breezy's smart server for mod_wsgi (any number of bzr roots), and where
+"tip changed -> tell Trac" is wired.
 
-The root, URL prefix and mode arrive per request in the WSGI environ, set by
-Apache's `SetEnv` (`bzr_wsgi.root`, `bzr_wsgi.prefix`, `bzr_wsgi.mode`), never
-from os.environ; the app for each (root, prefix, mode) is built once and reused.
+The root, URL prefix, mode and realm arrive per request in the WSGI environ,
+set by Apache's `SetEnv` (`trac_breezy.setenv.SmartServerEnviron`), never from
+os.environ; the app for each configuration is built once and reused. The
+smart server knows nothing of Trac: here Trac's push announcer listens to its
+tip changes, and reads the Trac parent directory from the pushing request's
+`SetEnv trac.env_parent_dir`.
 """
 
-from trac_breezy.smart_server import application, preload  # noqa: F401
+from trac_breezy.smart_server.app import application  # noqa: F401
+from trac_breezy.smart_server.overrides import preload
+from trac_breezy.smart_server.tip_changes import on_tip_change
+from trac_breezy.trac_app.push_announcer import announce
 
 preload()
+on_tip_change(announce)

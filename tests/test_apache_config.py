@@ -1,0 +1,101 @@
+"""Apache's configuration as rendered from apache/httpd.conf.j2 and the settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from trac_breezy.container import settings
+from trac_breezy.setenv import SmartServerEnviron, TracEnviron
+from trac_breezy.startup import apache_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def render(env: dict[str, str]) -> str:
+    context = apache_config.template_context(settings.load(env), health_token="0123abcd")
+    return apache_config.render(context, template_dir=ROOT / "apache")
+
+
+def test_default_config_routes_both_apps():
+    conf = render({})
+    assert "Listen 8080\n" in conf
+    assert re.search(r"^WSGIScriptAlias /trac \S+/wsgi/trac.wsgi$", conf, re.M)
+    assert re.search(
+        r'^WSGIScriptAliasMatch "\^/bzr/\(\?:\.\*/\)\?\\\.bzr/smart\$" \S+/bzr.wsgi$', conf, re.M
+    )
+    assert 'AliasMatch "^/bzr/(?!(?:.*/)?\\.bzr/smart$)(.*)$" "/srv/bzr/$1"' in conf
+    assert "WSGIDaemonProcess trac-breezy processes=2 threads=15 " in conf
+    assert "python-eggs=/run/trac-breezy/egg-cache" in conf
+    assert "WSGIApplicationGroup %{GLOBAL}" in conf
+    assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf
+    assert 'SetEnv bzr_wsgi.root "/srv/bzr"' in conf
+    assert 'SetEnv bzr_wsgi.prefix "/bzr/"' in conf
+    assert 'SetEnv bzr_wsgi.mode "read-write"' in conf
+    assert "Require expr -z %{HTTP:Authorization}" in conf  # anonymous reads
+    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in conf
+    assert "LimitRequestBody 0" in conf
+    htdocs = apache_config.trac_htdocs()
+    assert Path(htdocs, "css", "trac.css").is_file()
+    assert f'AliasMatch "^/trac/[^/]+/chrome/common/(.+)$" "{htdocs}/$1"' in conf
+    assert "trac.base_url" not in conf and "trac.locale" not in conf
+    assert 'SetEnv trac_breezy.realm "trac-breezy"' in conf
+
+
+def test_settings_land_where_the_table_says():
+    conf = render(
+        {
+            "TRAC_URL_PATH": "/projects",
+            "BZR_URL_PATH": "/code",
+            "BZR_ROOT": "/data/bzr",
+            "TRAC_ENV_PARENT_DIR": "/data/trac",
+            "TRAC_BASE_URL": "https://example.org/projects",
+            "TRAC_LOCALE": "de_DE",
+            "BZR_ALLOW_WRITES": "no",
+            "BZR_ANONYMOUS_READ": "off",
+            "HTPASSWD_PATH": "/data/auth/users",
+            "WSGI_PROCESSES": "3",
+            "WSGI_THREADS": "7",
+            "LISTEN_PORT": "9000",
+            "LOG_LEVEL": "info",
+        }
+    )
+    assert "Listen 9000\n" in conf and "LogLevel info\n" in conf
+    assert re.search(r"^WSGIScriptAlias /projects ", conf, re.M)
+    assert "<Location /projects>" in conf and "<Location /code/>" in conf
+    assert '"/data/bzr/$1"' in conf and "<Directory /data/bzr>" in conf
+    assert 'SetEnv trac.env_parent_dir "/data/trac"' in conf
+    assert 'SetEnv trac.base_url "https://example.org/projects"' in conf
+    assert 'SetEnv trac.locale "de_DE"' in conf
+    assert 'SetEnv bzr_wsgi.prefix "/code/"' in conf
+    assert 'SetEnv bzr_wsgi.mode "read-only"' in conf
+    bzr_block = conf.split("<Location /code/>")[1].split("</Location>")[0]
+    assert "Require expr -z" not in bzr_block  # no anonymous reads
+    assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
+    assert "processes=3 threads=7 " in conf
+    assert conf.count('AuthUserFile "/data/auth/users"') == 2  # pushes and Trac logins
+
+
+def test_setenv_lines_sit_inside_their_location():
+    conf = render({"TRAC_LOCALE": "fr"})
+    trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
+    bzr_block = conf.split("<Location /bzr/>", 1)[1].split("</Location>", 1)[0]
+    assert "trac.locale" in trac_block and "bzr_wsgi" not in trac_block
+    assert "bzr_wsgi.root" in bzr_block and "trac.locale" not in bzr_block
+    # Pushes are announced to Trac's parent directory, read from the pushing request.
+    assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in bzr_block
+
+
+def test_every_key_the_apps_read_is_set_where_they_read_it():
+    conf = render({"TRAC_BASE_URL": "https://example.org/trac", "TRAC_LOCALE": "fr"})
+    trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
+    bzr_block = conf.split("<Location /bzr/>", 1)[1].split("</Location>", 1)[0]
+    for key in TracEnviron.KEYS.values():
+        assert f"SetEnv {key} " in trac_block, key
+    for key in SmartServerEnviron.KEYS.values():
+        assert f"SetEnv {key} " in bzr_block, key
+    # What the smart server would read back is what the settings say.
+    environ = dict(re.findall(r'SetEnv (\S+) "([^"]*)"', bzr_block))
+    assert SmartServerEnviron.from_environ(environ) == SmartServerEnviron(
+        root="/srv/bzr", prefix="/bzr/", mode="read-write", realm="trac-breezy"
+    )

@@ -1,0 +1,41 @@
+"""Who runs the servers: PUID/PGID, the owner of the tree, or www-data."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from trac_breezy.container import identity, settings
+from trac_breezy.container.identity import Identity
+
+ROOT_ID = Identity(0, 0)
+
+
+def test_identity_defaults_to_www_data_for_a_root_owned_tree(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown a test directory")
+    os.chown(tmp_path, 0, 0)
+    loaded = settings.load({"BZR_ROOT": str(tmp_path)})
+    assert identity.resolve_identity(loaded, ROOT_ID) == Identity(33, 33)
+
+
+def test_identity_follows_the_owner_of_the_tree(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown a test directory")
+    os.chown(tmp_path, 1234, 4321)
+    loaded = settings.load({"BZR_ROOT": str(tmp_path)})
+    assert identity.resolve_identity(loaded, ROOT_ID) == Identity(1234, 4321)
+    loaded = settings.load({"BZR_ROOT": str(tmp_path), "PGID": "77"})
+    assert identity.resolve_identity(loaded, ROOT_ID) == Identity(1234, 77)
+
+
+def test_puid_and_pgid_win(tmp_path):
+    loaded = settings.load({"BZR_ROOT": str(tmp_path), "PUID": "2000", "PGID": "3000"})
+    assert identity.resolve_identity(loaded, ROOT_ID) == Identity(2000, 3000)
+
+
+def test_not_root_means_run_as_we_are(tmp_path):
+    me = Identity(1500, 1500)
+    loaded = settings.load({"BZR_ROOT": str(tmp_path), "PUID": "2000"})
+    assert identity.resolve_identity(loaded, me) == me

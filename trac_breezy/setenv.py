@@ -1,0 +1,96 @@
+"""What Apache's `SetEnv` hands the two apps: every key, declared once.
+
+The design of this image: each app is configured per request by `SetEnv` in
+Apache's configuration, never by `os.environ` in its WSGI script, so one
+minimal script serves any number of Trac parents and Bazaar roots. This module
+is the contract between the two ends: `startup.apache_config` renders these
+dataclasses into `SetEnv` lines, and the apps read them back from each
+request's WSGI environ with `from_environ`. It imports nothing of ours, so
+both the start-up code and the code inside mod_wsgi can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+# The Basic-auth realm of pushes and Trac logins: one realm, so a browser or
+# brz that knows the password for one knows it for the other.
+REALM = "trac-breezy"
+
+# The two modes of the smart server.
+READ_ONLY = "read-only"
+READ_WRITE = "read-write"
+MODES = (READ_ONLY, READ_WRITE)
+
+
+class MisconfiguredError(LookupError):
+    """A key the app needs is missing or invalid in the request's environ."""
+
+
+def key(name: str, **default: str) -> Any:
+    """A field whose value Apache hands the app as `SetEnv name value`."""
+    return field(metadata={"key": name}, **default)
+
+
+class SetEnvBlock:
+    """A frozen dataclass of `key(...)` fields: one `<Location>`'s `SetEnv` lines."""
+
+    KEYS: ClassVar[dict[str, str]]  # field name -> SetEnv key, filled in by `keyed`
+
+    def setenv(self) -> list[tuple[str, str]]:
+        """(key, value) for each field that has a value."""
+        values = ((f.name, getattr(self, f.name)) for f in fields(self))  # type: ignore[arg-type]
+        return [(self.KEYS[name], value) for name, value in values if value]
+
+
+def keyed(cls: type[SetEnvBlock]) -> type[SetEnvBlock]:
+    cls.KEYS = {f.name: f.metadata["key"] for f in fields(cls)}  # type: ignore[arg-type]
+    return cls
+
+
+@keyed
+@dataclass(frozen=True)
+class SmartServerEnviron(SetEnvBlock):
+    """What the Bazaar smart server needs per request (its `<Location>`)."""
+
+    root: str = key("bzr_wsgi.root")
+    prefix: str = key("bzr_wsgi.prefix")  # the URL path of the tree, ending with "/"
+    mode: str = key("bzr_wsgi.mode")
+    realm: str = key("bzr_wsgi.realm")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> SmartServerEnviron:
+        keys = cls.KEYS
+        root, prefix = environ.get(keys["root"]), environ.get(keys["prefix"])
+        mode = environ.get(keys["mode"], READ_ONLY)
+        if not root or not prefix:
+            raise MisconfiguredError(f"{keys['root']} and {keys['prefix']} must be set with SetEnv")
+        if mode not in MODES:
+            raise MisconfiguredError(f"{keys['mode']} must be one of {MODES}, not {mode!r}")
+        return cls(
+            root=root,
+            prefix=prefix if prefix.endswith("/") else prefix + "/",
+            mode=mode,
+            realm=environ.get(keys["realm"], REALM),
+        )
+
+
+@keyed
+@dataclass(frozen=True)
+class TracEnviron(SetEnvBlock):
+    """What Trac needs per request: Trac's own keys (read by its
+    `dispatch_request`), plus the realm our logout component answers with."""
+
+    env_parent_dir: str = key("trac.env_parent_dir")
+    base_url: str = key("trac.base_url", default="")
+    locale: str = key("trac.locale", default="")
+    realm: str = key("trac_breezy.realm", default=REALM)
+
+
+# Pushes are announced to the Trac projects under this directory: the smart
+# server's `<Location>` carries Trac's own key too, and the announcer (Trac's
+# side, wired in bzr.wsgi) reads it from the pushing request's environ.
+TRAC_ENV_PARENT_DIR_KEY = TracEnviron.KEYS["env_parent_dir"]
+TRAC_REALM_KEY = TracEnviron.KEYS["realm"]

@@ -1,0 +1,135 @@
+"""Tell listeners that a smart request moved a branch tip, with the new revisions.
+
+Breezy runs `post_change_branch_tip` hooks inside the smart server whenever a
+request moves a branch tip (push, commit from a checkout, uncommit, ...). This
+module owns that hook but knows nothing of who cares: it works out the local
+path of the branch and the revisions that are new in it, and hands a
+`TipChange` to every listener registered with `on_tip_change` (in the image,
+`wsgi/bzr.wsgi` registers Trac's push announcer). The change carries the WSGI
+environ of the request that moved the tip, so a listener can read the
+`SetEnv` keys Apache set for it.
+
+The hook runs in the request thread, jailed to the smart server's chroot, and
+the push waits for it: listeners must be quick (hand slow work to a thread of
+their own). A failing listener is logged and never fails the push.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from breezy import urlutils
+from breezy.branch import Branch
+from breezy.revision import NULL_REVISION
+
+from trac_breezy import log
+
+HOOK_NAME = "trac-breezy: tell listeners about new revisions"
+
+
+@dataclass(frozen=True)
+class TipChange:
+    """A branch tip moved: where the branch lives and what is new in it."""
+
+    branch_path: str  # the local path of the branch
+    revids: tuple[bytes, ...]  # new revisions: mainline oldest first, then merged
+    environ: Mapping[str, str]  # the string-valued WSGI environ of the request
+
+
+Listener = Callable[[TipChange], None]
+
+_listeners: list[Listener] = []
+# chroot URL prefix of each smart-server app -> its local root
+_roots: dict[str, str] = {}
+_lock = threading.Lock()
+_installed = False
+_request = threading.local()
+
+
+def on_tip_change(listener: Listener) -> None:
+    """Call `listener` with a `TipChange` whenever a smart request moves a tip (once,
+    however often it is registered)."""
+    with _lock:
+        if listener not in _listeners:
+            _listeners.append(listener)
+
+
+def register_root(chroot_url: str, root: str) -> None:
+    """Called by each SmartApp: branches under `chroot_url` live in `root`."""
+    global _installed
+    with _lock:
+        _roots[chroot_url] = root
+        if not _installed:
+            Branch.hooks.install_named_hook("post_change_branch_tip", tip_changed, HOOK_NAME)
+            _installed = True
+
+
+@contextmanager
+def serving(environ: Mapping[str, Any]) -> Iterator[None]:
+    """While the current thread serves the request of `environ` (set by SmartApp)."""
+    _request.environ = environ
+    try:
+        yield
+    finally:
+        _request.environ = None
+
+
+def request_environ() -> Mapping[str, str]:
+    """The string-valued part of the environ of the request this thread serves."""
+    environ = getattr(_request, "environ", None) or {}
+    return MappingProxyType({k: v for k, v in environ.items() if isinstance(v, str)})
+
+
+def local_path(branch_url: str) -> str | None:
+    """The local path of the branch at `branch_url`, or None if no app of ours serves it."""
+    for prefix, root in list(_roots.items()):
+        if branch_url.startswith(prefix):
+            relpath = urlutils.unescape(branch_url[len(prefix) :]).strip("/")
+            return os.path.join(root, relpath) if relpath else root
+    return None
+
+
+def new_revisions(branch: Any, old_revid: bytes | None, new_revid: bytes | None) -> list[bytes]:
+    """Revisions now in the branch that were not before: mainline oldest first, then merged."""
+    if new_revid in (None, NULL_REVISION):
+        return []
+    old = old_revid or NULL_REVISION
+    graph = branch.repository.get_graph()
+    unique = graph.find_unique_ancestors(new_revid, [old])
+    mainline = [
+        r for r in reversed(list(graph.iter_lefthand_ancestry(new_revid, [old]))) if r in unique
+    ]
+    return mainline + sorted(unique.difference(mainline))
+
+
+def _change(params: Any) -> TipChange | None:
+    """The TipChange of Breezy's hook parameters, or None if the branch is not ours."""
+    branch_path = local_path(params.branch.base)
+    if branch_path is None:
+        return None
+    revids = new_revisions(params.branch, params.old_revid, params.new_revid)
+    return TipChange(branch_path, tuple(revids), request_environ())
+
+
+def tip_changed(params: Any) -> None:
+    """The Breezy hook (see the module docstring)."""
+    if not _listeners:
+        return
+    try:
+        change = _change(params)
+    except Exception as error:  # a push must never fail because of a listener
+        log(f"working out the new revisions of a branch failed: {error!r}")
+        return
+    if change is None:
+        return
+    for listener in list(_listeners):
+        try:
+            listener(change)
+        except Exception as error:
+            log(f"a tip-change listener failed: {error!r}")

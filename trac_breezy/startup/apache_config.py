@@ -1,0 +1,112 @@
+"""Apache's configuration, rendered from apache/httpd.conf.j2 and checked by Apache.
+
+Every value in it comes from the validated settings. The `SetEnv` lines that
+configure the two apps per request are rendered from the dataclasses in
+`trac_breezy.setenv`, the same ones the apps read them back with, so a key is
+never written twice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+
+from trac_breezy import one_line
+from trac_breezy.container import paths
+from trac_breezy.container.settings import Settings
+from trac_breezy.setenv import (
+    READ_ONLY,
+    READ_WRITE,
+    REALM,
+    TRAC_ENV_PARENT_DIR_KEY,
+    SmartServerEnviron,
+    TracEnviron,
+)
+
+TEMPLATE = "httpd.conf.j2"
+# Straight to the container's stdout/stderr (PID 1's), not through
+# supervisord's pipes, which would make supervisord copy every line.
+ACCESS_LOG = "/proc/1/fd/1"
+ERROR_LOG = "/proc/1/fd/2"
+
+
+class ConfigError(Exception):
+    """Apache cannot be configured; the text says why and what to do."""
+
+
+def trac_environ(settings: Settings) -> TracEnviron:
+    return TracEnviron(
+        env_parent_dir=str(settings.trac_env_parent_dir),
+        base_url=settings.trac_base_url,
+        locale=settings.trac_locale,
+        realm=REALM,
+    )
+
+
+def smart_server_environ(settings: Settings) -> SmartServerEnviron:
+    return SmartServerEnviron(
+        root=str(settings.bzr_root),
+        prefix=settings.bzr_url_path + "/",
+        mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
+        realm=REALM,
+    )
+
+
+def template_context(settings: Settings, health_token: str) -> dict[str, object]:
+    """Everything apache/httpd.conf.j2 refers to."""
+    trac = trac_environ(settings)
+    return {
+        "settings": settings,
+        "realm": REALM,
+        "health_token": health_token,
+        "setenv": {
+            "trac": trac.setenv(),
+            # The announcer of pushes (Trac's side) reads Trac's parent
+            # directory from the pushing request.
+            "bzr": [
+                *smart_server_environ(settings).setenv(),
+                (TRAC_ENV_PARENT_DIR_KEY, trac.env_parent_dir),
+            ],
+        },
+        "run_dir": paths.RUN_DIR,
+        "home_dir": paths.SERVER_HOME,
+        "egg_cache": paths.EGG_CACHE,
+        "empty_dir": paths.EMPTY_DIR,
+        "wsgi_dir": paths.WSGI_DIR,
+        "trac_htdocs": trac_htdocs(),
+        "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
+        "access_log": ACCESS_LOG,
+        "error_log": ERROR_LOG,
+    }
+
+
+def trac_htdocs() -> Path:
+    """Trac's static files, in the installed package (found without importing Trac)."""
+    spec = importlib.util.find_spec("trac")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("Trac is not installed in this image's Python; rebuild the image")
+    return Path(next(iter(spec.submodule_search_locations))) / "htdocs"
+
+
+def render(context: Mapping[str, object], template_dir: Path = paths.APACHE_DIR) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - Apache config, not HTML; values were validated
+    )
+    return environment.get_template(TEMPLATE).render(context)
+
+
+def configtest(conf: Path) -> None:
+    """Apache's own check (`apache2 -t`) of the rendered file."""
+    result = subprocess.run(
+        ["/usr/sbin/apache2", "-t", "-f", str(conf)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        detail = one_line(result.stderr or result.stdout)
+        raise ConfigError(f"Apache refused the rendered configuration {conf}: {detail}")

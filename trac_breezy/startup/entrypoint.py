@@ -1,0 +1,162 @@
+"""Container entrypoint: environment variables in, a checked Apache config out.
+
+Modelled on docker-library's entrypoints: with the default command
+(`supervisord`) it validates every setting, checks the volumes, renders
+Apache's configuration and lets Apache check it, drops root for the user that
+owns the data, runs the start-up tasks on the volumes (database, upgrades,
+projects, repositories) as that user, and execs supervisord. Any other
+command is exec'ed as given, so `docker run IMAGE bash` gives a shell.
+
+Every problem ends here with one line naming the cause and the fix, and a
+non-zero exit, before Apache starts. Nothing in the volumes is re-owned:
+no chown, no chmod.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import sys
+from collections.abc import Mapping
+
+from trac_breezy import log
+from trac_breezy.admin import AdminError, postgres, projects, repositories, upgrade, users
+from trac_breezy.container import identity, paths, settings
+from trac_breezy.container.identity import Identity
+from trac_breezy.container.settings import Settings
+from trac_breezy.startup import apache_config
+
+EXIT_CONFIG = 2
+DEFAULT_COMMAND = "supervisord"
+
+
+class StartupError(Exception):
+    """Something that keeps the container from serving; the text says what to do."""
+
+
+def check_directory(name: str, path: os.PathLike[str], server: Identity, need_write: bool) -> None:
+    """BZR_ROOT / TRAC_ENV_PARENT_DIR must exist and be usable by the servers' user."""
+    what = f"{name}={path}"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise StartupError(f"{what} does not exist; mount a volume there or set {name}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise StartupError(f"{what} is not a directory; mount a directory there")
+    needed = os.R_OK | os.X_OK | (os.W_OK if need_write else 0)
+    if not identity.can_access(info, server, needed):
+        access = "read and write" if need_write else "read"
+        raise StartupError(
+            f"{what} is owned by {info.st_uid}:{info.st_gid} with mode "
+            f"{stat.filemode(info.st_mode)}, which user {server.uid}:{server.gid} cannot "
+            f"{access}; set PUID/PGID to its owner or give that user access"
+        )
+
+
+def make_health_token() -> str:
+    """A secret that lets the healthcheck past `BZR_ANONYMOUS_READ=false`.
+
+    Made at each start, readable only by whoever started the container (the
+    healthcheck runs as that user); Apache gets it in its configuration.
+    """
+    token = secrets.token_hex(16)
+    paths.HEALTH_TOKEN_FILE.unlink(missing_ok=True)
+    paths.HEALTH_TOKEN_FILE.touch(mode=0o600)
+    paths.HEALTH_TOKEN_FILE.write_text(token + "\n")
+    return token
+
+
+def prepare_run_dir(server: Identity) -> None:
+    for path in (paths.RUN_DIR, paths.SERVER_HOME, paths.EGG_CACHE):
+        path.mkdir(mode=0o755, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(path, server.uid, server.gid)
+    identity.record_server_identity(server)
+
+
+def hand_over_stdio(server: Identity) -> None:
+    """Let the unprivileged servers reopen the container's stdout/stderr.
+
+    They are pipes (or a tty) created for root; Apache and supervisord reopen
+    them by path, which the kernel checks against the pipe's owner.
+    """
+    for fd in (1, 2):
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISFIFO(info.st_mode) or (stat.S_ISCHR(info.st_mode) and os.isatty(fd)):
+            os.fchown(fd, server.uid, server.gid)
+
+
+def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
+    """Validate, check and render; returns the settings and the identity to run as."""
+    loaded = settings.load(environ)
+    running_as = Identity.current()
+    server = identity.resolve_identity(loaded, running_as)
+    writes = loaded.bzr_allow_writes
+    check_directory("BZR_ROOT", loaded.bzr_root, server, need_write=writes)
+    check_directory("TRAC_ENV_PARENT_DIR", loaded.trac_env_parent_dir, server, False)
+    prepare_run_dir(server)
+    users.prepare_at_start(loaded)
+    context = apache_config.template_context(loaded, make_health_token())
+    paths.HTTPD_CONF.write_text(apache_config.render(context))
+    apache_config.configtest(paths.HTTPD_CONF)
+    if running_as.uid == 0:
+        identity.ensure_passwd_entry(server)
+        hand_over_stdio(server)
+    mode = "pushes need a password" if writes else "read-only: BZR_ALLOW_WRITES is false"
+    log(
+        f"serving Trac at {loaded.trac_url_path}/ and Bazaar at {loaded.bzr_url_path}/ "
+        f"({mode}) on port {loaded.listen_port} as uid {server.uid} gid {server.gid}"
+    )
+    return loaded, server
+
+
+def prepare_trac(loaded: Settings) -> None:
+    """The database reachable, old projects upgraded, new ones made and connected."""
+    postgres.connect_to_server(loaded)
+    upgrade.upgrade_all(loaded)
+    projects.create_from_setting(loaded)
+    if loaded.trac_repositories:
+        repositories.configure(loaded)
+
+
+def exec_supervisord(args: list[str]) -> None:
+    os.environ.update(paths.supervisor_environment())
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "trac_breezy.startup.supervisor",
+            "-c",
+            str(paths.SUPERVISORD_CONF),
+            *args,
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] != DEFAULT_COMMAND:
+        os.execvp(args[0], args)
+    try:
+        loaded, server = prepare(os.environ)
+        # As the server user from here on, so Trac's files belong to it.
+        identity.become(server)
+        prepare_trac(loaded)
+    except settings.SettingsError as error:
+        for message in error.messages:
+            log(f"error: {message}")
+        return EXIT_CONFIG
+    except (StartupError, apache_config.ConfigError, AdminError) as error:
+        log(f"error: {error}")
+        return EXIT_CONFIG
+    exec_supervisord(args[1:])
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""`BzrNode` and `BzrChangeset`: a path at a revision, and a revision, for Trac.
+
+Why this exists: Trac's browser, diff, annotate and changeset pages read a
+repository through these two objects; they add Trac's view (kinds, revision
+strings, properties, the last change of a directory) to what a branch hands
+out (`storage`), and ask `history` for the revisions that changed a node.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from trac.util.datefmt import utc
+from trac.versioncontrol.api import Changeset, Node
+
+from trac_breezy.trac_app.bzr import history, storage
+from trac_breezy.trac_app.bzr.errors import translates_storage_errors
+from trac_breezy.trac_app.bzr.naming import norm_path, trac_path
+from trac_breezy.trac_app.bzr.storage import NULL_REVISION, BranchHandle, Entry, RevInfo, join_path
+
+if TYPE_CHECKING:
+    from trac_breezy.trac_app.bzr.repository import BzrRepository
+
+
+def revision_date(info: RevInfo) -> datetime:
+    """When a revision was committed, in UTC as Trac wants it."""
+    return datetime.fromtimestamp(info.timestamp, utc)
+
+
+@translates_storage_errors
+class BzrNode(Node):
+    """A file or directory of a branch at a revision, or a folder of branches."""
+
+    def __init__(
+        self,
+        repos: BzrRepository,
+        path: str,
+        rev: str | None,
+        kind: str,
+        handle: BranchHandle | None,
+        inner: str,
+        revid: bytes | None,
+        entry: Entry | None = None,
+    ) -> None:
+        self.handle = handle
+        self.inner = inner
+        self.revid = revid
+        self.entry = entry
+        self._created: bytes | None = None
+        super().__init__(repos, trac_path(path), rev, kind)
+        self.created_path = self.path
+
+    repos: BzrRepository
+
+    @property
+    def _bare(self) -> str:
+        return norm_path(self.path)
+
+    # where and when
+
+    @property  # type: ignore[override]
+    def created_rev(self) -> str | None:
+        return self.repos._rev(self._created_revid())
+
+    def _created_revid(self) -> bytes | None:
+        if self._created is None:
+            self._created = self._find_created()
+        return self._created
+
+    def _find_created(self) -> bytes | None:
+        handle, revid = self.handle, self.revid
+        if revid is None:
+            return None
+        if handle is None:  # the newest branch state under a folder of branches
+            states = [node.revid for node in self.get_entries() if node.revid is not None]
+            return max(states, key=self.repos._multi_index().pos.__getitem__, default=None)
+        if not self.inner:
+            return revid
+        if self.isfile:
+            assert self.entry is not None
+            return self.entry.revision
+        return handle.last_changes(revid).get(self.inner, revid)
+
+    def get_last_modified(self) -> datetime | None:
+        created = self._created_revid()
+        if created is None:
+            return None
+        return revision_date((self.handle or self.repos._home(created)).revinfo(created))
+
+    # content
+
+    def get_content(self) -> io.BytesIO | None:
+        if not self.isfile:
+            return None
+        return io.BytesIO(self._bytes())
+
+    def _bytes(self) -> bytes:
+        handle, entry = self.handle, self.entry
+        assert handle is not None and self.revid is not None and entry is not None
+        if entry.kind == "symlink":
+            return f"link {entry.target or ''}".encode()
+        return handle.file_text(self.revid, self.inner)
+
+    def get_content_length(self) -> int | None:
+        if not self.isfile:
+            return None
+        assert self.entry is not None
+        if self.entry.kind == "file" and self.entry.size is not None:
+            return self.entry.size
+        return len(self._bytes())
+
+    def get_content_type(self) -> str | None:
+        return None  # Trac guesses from the name and content
+
+    def content_key(self) -> tuple[Any, ...]:
+        """Equal for two files with equal content."""
+        entry = self.entry
+        if entry is None:
+            return (self.kind,)
+        if entry.kind == "file" and self.handle is not None and self.revid is not None:
+            sha1 = self.handle.file_sha1(self.revid, self.inner)
+            return entry.kind, sha1, entry.executable
+        return entry.kind, entry.target, entry.executable
+
+    def get_properties(self) -> dict[str, str]:
+        props = {}
+        if self.entry is not None:
+            if self.entry.executable:
+                props["bzr:executable"] = "*"
+            if self.entry.kind == "symlink":
+                props["bzr:symlink-target"] = self.entry.target or ""
+        if self.handle is not None and not self.inner and self.repos.multi:
+            props["bzr:branch"] = self.handle.relpath
+        return props
+
+    # directories
+
+    def get_entries(self) -> Iterator[BzrNode]:
+        if not self.isdir:
+            return
+        handle = self.handle
+        if handle is None:
+            yield from self.repos._virtual_children(self._bare, self.revid)
+            return
+        if self.revid is None or (self.entry is not None and self.entry.kind == "tree-reference"):
+            return  # an empty branch, or a nested tree this backend does not enter
+        for name, entry in handle.child_entries(self.revid, self.inner):
+            inner = join_path(self.inner, name)
+            path = join_path(handle.relpath, inner)
+            kind = storage.node_kind(entry.kind)  # equal to Trac's Node.DIRECTORY / Node.FILE
+            yield BzrNode(self.repos, path, self.rev, kind, handle, inner, self.revid, entry)
+
+    def subtree(self) -> dict[str, tuple[Any, ...]]:
+        """Path (relative to this directory) -> content key, for diffs."""
+        assert self.handle is not None and self.revid is not None
+        return self.handle.subtree(self.revid, self.inner)
+
+    def child(self, rel: str) -> BzrNode:
+        handle = self.handle
+        assert handle is not None and self.revid is not None
+        return self.repos._node_in(handle, self.revid, join_path(self.inner, rel))
+
+    # history
+
+    def get_history(self, limit: int | None = None) -> Iterator[tuple[str, str, str]]:
+        for count, item in enumerate(self._history()):
+            if limit is not None and count >= limit:
+                return
+            yield item
+
+    def _history(self) -> Iterator[tuple[str, str, str]]:
+        handle, revid = self.handle, self.revid
+        if handle is None:
+            return history.folder_history(self.repos, self._bare, revid)
+        if revid is None:
+            return iter(())
+        if not self.inner:
+            return history.root_history(self.repos, handle, revid, self.path)
+        if self.isdir:
+            return history.dir_history(self.repos, handle, revid, self.inner)
+        assert self.entry is not None
+        return history.file_history(self.repos, handle, self.entry)
+
+    def get_annotations(self) -> list[str]:
+        handle = self.handle
+        if not self.isfile or handle is None or self.revid is None:
+            return []
+        return [self.repos._rev(revid) or "" for revid in handle.annotate(self.revid, self.inner)]
+
+
+@translates_storage_errors
+class BzrChangeset(Changeset):
+    """A Bazaar revision; its changes are against its first (left) parent."""
+
+    def __init__(
+        self, repos: BzrRepository, handle: BranchHandle, revid: bytes, info: RevInfo
+    ) -> None:
+        self.handle = handle
+        self.revid = revid
+        self.info = info
+        rev = repos._rev(revid)
+        super().__init__(repos, rev, info.message, info.author, revision_date(info))
+
+    repos: BzrRepository
+
+    def get_changes(self) -> Iterator[tuple[str, str, str, str | None, str | None]]:
+        handle = self.handle
+        parent = self.repos._rev(handle.index.first_parent(self.revid))
+        prefix = handle.relpath
+        for change in sorted(handle.changes(self.revid), key=lambda c: (c.path, c.change)):
+            # change.kind and change.change are equal to Trac's kinds
+            if change.change == storage.ADD:
+                yield join_path(prefix, change.path), change.kind, change.change, None, None
+            else:
+                assert change.base_path is not None
+                base = join_path(prefix, change.base_path)
+                yield join_path(prefix, change.path), change.kind, change.change, base, parent
+
+    def get_properties(self) -> dict[str, Any]:
+        info, index, rev_of = self.info, self.handle.index, self.repos._rev
+        props: dict[str, Any] = {}
+        parents = index.parents.get(self.revid, ())
+        if len(parents) > 1:
+            props["Parents"] = [rev_of(p) for p in parents]
+            props["Merged"] = [rev_of(r) for r in index.merged(self.revid)]
+        if index.depth.get(self.revid):
+            merged_in = index.merged_in(self.revid)
+            if merged_in is not None:
+                props["Merged in"] = [rev_of(merged_in)]
+        nick = info.properties.get("branch-nick")
+        if nick:
+            props["Branch nick"] = nick
+        if info.committer and info.committer != info.author:
+            props["Committer"] = info.committer
+        if len(info.authors) > 1:
+            props["Authors"] = ", ".join(info.authors)
+        bugs = info.properties.get("bugs")
+        if bugs:
+            props["Bugs"] = ", ".join(line for line in bugs.splitlines() if line)
+        return props
+
+    def get_branches(self) -> list[tuple[str, bool]]:
+        if not self.repos.multi:
+            return []
+        return [
+            (handle.relpath, handle.tip == self.revid)
+            for handle in self.repos._handles.values()
+            if handle.tip != NULL_REVISION and self.revid in handle.index
+        ]
+
+    def get_tags(self) -> list[str]:
+        return sorted(self.handle.tags().get(self.revid, []))

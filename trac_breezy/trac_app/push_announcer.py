@@ -1,0 +1,95 @@
+"""Pushes update Trac: announce new revisions of a pushed branch to its Trac projects.
+
+The smart server (`trac_breezy.smart_server.tip_changes`) knows nothing of
+Trac: it reports that a request moved a branch tip. This is Trac's half,
+registered as a listener in `wsgi/bzr.wsgi`. It finds the Trac environments
+(under the Trac parent directory named by the pushing request's `SetEnv
+trac.env_parent_dir`) that have a `bzr` repository at that branch, or at a
+shared repository / folder that holds it, and announces the new revisions the
+standard way, `RepositoryManager.notify('changeset_added', ...)` (see
+`trac_breezy.trac_app.bzr.connector.notify_new_revisions`), so
+`CommitTicketUpdater` comments on "refs #N" tickets and closes "fixes #N" ones.
+
+Trac is told in a thread of its own, because the request thread is jailed to
+the smart server's chroot (Trac opens branches by local path) and the push
+need not wait for Trac. A failure is logged and never fails the push: the
+revisions are safe in the branch, and `trac-admin ENV changeset added REPO
+REV` can replay them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from trac.env import open_environment
+from trac.versioncontrol.api import RepositoryManager
+
+from trac_breezy import log
+from trac_breezy.setenv import TRAC_ENV_PARENT_DIR_KEY
+
+if TYPE_CHECKING:  # only its shape: Trac's side never loads the smart server
+    from trac_breezy.smart_server.tip_changes import TipChange
+
+_lock = threading.Lock()
+_pending: list[threading.Thread] = []
+
+
+def _shows(repo_dir: str, real_branch: str) -> bool:
+    """Whether a repository at `repo_dir` holds the branch at `real_branch`."""
+    real_repo = os.path.realpath(repo_dir)
+    return real_branch == real_repo or real_branch.startswith(real_repo + os.sep)
+
+
+def trac_repositories(trac_parent: str, branch_path: str) -> list[tuple[str, str]]:
+    """(env path, repository name) of every bzr repository that shows `branch_path`."""
+    found = []
+    real_branch = os.path.realpath(branch_path)
+    for name in sorted(os.listdir(trac_parent)):
+        env_path = os.path.join(trac_parent, name)
+        if not os.path.isfile(os.path.join(env_path, "VERSION")):
+            continue
+        env = open_environment(env_path, use_cache=True)
+        for repo_name, info in RepositoryManager(env).get_all_repositories().items():
+            repo_dir = info.get("dir")
+            if info.get("type") == "bzr" and repo_dir and _shows(repo_dir, real_branch):
+                found.append((env_path, repo_name))
+    return found
+
+
+def announce(change: TipChange) -> None:
+    """The tip-change listener: tell Trac about `change` in a thread of its own."""
+    trac_parent = change.environ.get(TRAC_ENV_PARENT_DIR_KEY)
+    if not trac_parent or not change.revids:
+        return
+    revs = ["revid:" + revid.decode("utf-8") for revid in change.revids]
+    thread = threading.Thread(
+        target=_announce, args=(trac_parent, change.branch_path, revs), name="announce-push"
+    )
+    with _lock:
+        _pending.append(thread)
+    thread.start()
+
+
+def _announce(trac_parent: str, branch_path: str, revs: list[str]) -> None:
+    """Tell every Trac repository showing `branch_path` about `revs`."""
+    try:
+        from trac_breezy.trac_app.bzr.connector import notify_new_revisions
+
+        for env_path, repo_name in trac_repositories(trac_parent, branch_path):
+            for error in notify_new_revisions(env_path, repo_name, revs):
+                log(f"{env_path}: {error}")
+    except Exception as error:  # logged; the push itself has succeeded
+        log(f"announcing a push to Trac failed: {error!r}")
+    finally:
+        with _lock:
+            _pending.remove(threading.current_thread())
+
+
+def wait_for_announcements(timeout: float = 60) -> None:
+    """Wait until every announcement started so far is done (for tests)."""
+    with _lock:
+        pending = list(_pending)
+    for thread in pending:
+        thread.join(timeout)
