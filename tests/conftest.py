@@ -1,4 +1,5 @@
-"""Fixtures for the end-to-end tests: one built image, one running stack."""
+"""Shared fixtures: one built image and one running stack for the end-to-end
+tests; a smart server without Apache and an isolated Breezy for the unit tests."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smart_harness import Server
 from stack import ADMIN, Brz, Stack, compose_command, free_port, require_docker, write_credentials
+
+from trac_breezy.setenv import READ_WRITE
 
 IMAGE = "trac-breezy:test"
 
@@ -59,3 +63,31 @@ def brz(request: pytest.FixtureRequest, tmp_path: Path) -> Brz:
     if "stack" in request.fixturenames:
         write_credentials(client, request.getfixturevalue("stack").port, *ADMIN)
     return client
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """The smart-server app with writes open, behind a stand-in for Apache."""
+    root = tmp_path / "root"
+    root.mkdir()
+    served = Server(root, READ_WRITE)
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def bzr_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated HOME and committer identity for Breezy."""
+    from test_bzr_storage import isolated_breezy
+
+    home = tmp_path_factory.mktemp("home")
+    with isolated_breezy(home):
+        yield home
+
+
+@pytest.fixture
+def fresh_bzr_caches(bzr_home: Path) -> None:
+    """The Bazaar backend's process-wide caches, emptied before a test."""
+    from trac_breezy.trac_app.bzr.caches import clear_caches
+
+    clear_caches()

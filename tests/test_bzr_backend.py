@@ -36,7 +36,6 @@ from test_bzr_storage import (
     HOUR,
     T0,
     commit,
-    isolated_breezy,
     make_branch,
     make_shared_repository,
     write,
@@ -55,7 +54,6 @@ from trac.versioncontrol.api import (
 )
 
 from trac_breezy.trac_app.bzr import storage
-from trac_breezy.trac_app.bzr.caches import clear_caches
 from trac_breezy.trac_app.bzr.connector import BzrCachedRepository, notify_new_revisions
 from trac_breezy.trac_app.bzr.naming import quote_revid
 from trac_breezy.trac_app.bzr.repository import BzrRepository
@@ -70,17 +68,7 @@ A_PY = "line one\nline two\nline three\n"
 # -- Fixtures and helpers ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bzr_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated HOME and committer identity for Breezy."""
-    home = tmp_path_factory.mktemp("home")
-    with isolated_breezy(home):
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches(bzr_home: Path) -> None:
-    clear_caches()
+pytestmark = pytest.mark.usefixtures("fresh_bzr_caches")
 
 
 def open_repos(path: Path | str, name: str = "proj") -> BzrRepository:

@@ -86,16 +86,7 @@ def commit(tree: Any, message: str, hours: float) -> bytes:
 # -- Fixtures -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bzr_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("home")
-    with isolated_breezy(home):
-        yield home
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches(bzr_home: Path) -> None:
-    clear_caches()
+pytestmark = pytest.mark.usefixtures("fresh_bzr_caches")
 
 
 @pytest.fixture

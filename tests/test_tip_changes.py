@@ -7,14 +7,13 @@ one that fails must not fail the push.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smart_harness import Server, local_branch, with_credentials
+from smart_harness import local_branch, with_credentials
 from stack import Brz
 
-from trac_breezy.setenv import READ_WRITE, SmartServerEnviron
+from trac_breezy.setenv import SmartServerEnviron
 from trac_breezy.smart_server import tip_changes
 from trac_breezy.smart_server.tip_changes import TipChange, on_tip_change
 
@@ -26,15 +25,6 @@ def changes(monkeypatch) -> list[TipChange]:
     received: list[TipChange] = []
     on_tip_change(received.append)
     return received
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    root = tmp_path / "root"
-    root.mkdir()
-    served = Server(root, READ_WRITE)
-    yield served
-    served.stop()
 
 
 def revid(brz: Brz, branch: Path, revno: str | None = None) -> bytes:

@@ -72,6 +72,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
                 (TRAC_ENV_PARENT_DIR_KEY, trac.env_parent_dir),
             ],
         },
+        "share_dir": paths.SHARE_DIR,
         "run_dir": paths.RUN_DIR,
         "home_dir": paths.SERVER_HOME,
         "egg_cache": paths.EGG_CACHE,
