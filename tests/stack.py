@@ -153,7 +153,17 @@ class Stack:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def bzr_url(self, path: str, scheme: str = "bzr+http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}/bzr/{path}"
+        prefix = self.env_overrides.get("BZR_URL_PATH") or "/bzr"
+        return f"{scheme}://127.0.0.1:{self.port}{prefix}/{path}"
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> int:
+        """The status of one request with any method (GET is `get`)."""
+        request = urllib.request.Request(self.url(path), data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
 
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         try:

@@ -73,7 +73,8 @@ def test_settings_land_where_the_table_says():
     assert "Require expr -z" not in bzr_block  # no anonymous reads
     assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
-    assert conf.count('AuthUserFile "/data/auth/users"') == 2  # pushes and Trac logins
+    # pushes, Trac logins, and the files of the tree (no anonymous reads)
+    assert conf.count('AuthUserFile "/data/auth/users"') == 3
 
 
 def test_setenv_lines_sit_inside_their_location():
@@ -99,3 +100,27 @@ def test_every_key_the_apps_read_is_set_where_they_read_it():
     assert SmartServerEnviron.from_environ(environ) == SmartServerEnviron(
         root="/srv/bzr", prefix="/bzr/", mode="read-write", realm="trac-breezy"
     )
+
+
+def test_url_paths_are_escaped_in_regular_expressions():
+    conf = render({"BZR_URL_PATH": "/code.bzr", "TRAC_URL_PATH": "/tr.ac"})
+    assert 'WSGIScriptAliasMatch "^/code\\.bzr/' in conf
+    assert 'AliasMatch "^/code\\.bzr/(?!' in conf
+    assert '<LocationMatch "^/tr\\.ac/[^/]+/login$">' in conf
+    assert "^/code.bzr" not in conf and "^/tr.ac" not in conf
+    assert "<Location /code.bzr/>" in conf  # <Location> is literal
+
+
+def test_the_tree_is_read_only_and_private_on_the_directory_too():
+    private = render({"BZR_ANONYMOUS_READ": "false"})
+    directory = private.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
+    assert "AllowMethods GET HEAD OPTIONS" in directory
+    assert "Require valid-user" in directory and "Require all granted" not in directory
+    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in directory
+    public = render({})
+    directory = public.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
+    assert "AllowMethods GET HEAD OPTIONS" in directory and "Require all granted" in directory
+
+
+def test_trace_is_off():
+    assert "\nTraceEnable Off\n" in render({})

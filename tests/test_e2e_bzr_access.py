@@ -135,8 +135,15 @@ def test_admin_command_manages_users(stack: Stack, tmp_path: Path):
 
 
 def test_no_reads_without_a_password_when_anonymous_reads_are_off(image: str, tmp_path: Path):
+    """Also with a URL path whose "." Apache's regular expressions once read as
+    any character: /codeXbzr/... reached the files without a password."""
     stack = new_stack(
-        image, "private", BZR_ANONYMOUS_READ="false", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1]
+        image,
+        "private",
+        BZR_ANONYMOUS_READ="false",
+        BZR_URL_PATH="/code.bzr",
+        ADMIN_USER=ADMIN[0],
+        ADMIN_PASSWORD=ADMIN[1],
     )
     try:
         stack.up()
@@ -147,7 +154,9 @@ def test_no_reads_without_a_password_when_anonymous_reads_are_off(image: str, tm
         stranger = Brz(tmp_path / "stranger")
         refused = stranger("log", stack.bzr_url("private"), check=False)
         assert refused.returncode != 0 and "401" in refused.stderr, refused.stderr
-        assert stack.get("/bzr/private/.bzr/branch-format")[0] == 401
+        assert stack.get("/code.bzr/private/.bzr/branch-format")[0] == 401
+        for other in ("/codeXbzr/private/.bzr/branch-format", "/codeXbzr/", "/code-bzr/private/"):
+            assert stack.get(other)[0] in (401, 404), other
         assert "first" in member("log", stack.bzr_url("private")).stdout
     finally:
         stack.compose("down", "-v", check=False)

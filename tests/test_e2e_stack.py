@@ -96,6 +96,13 @@ def test_plain_http_reads(stack: Stack, brz: Brz, tmp_path: Path):
     status, _, fmt = stack.get("/bzr/plain/.bzr/branch-format")
     assert status == 200 and fmt.startswith("Bazaar-NG meta directory")
 
+    # Plain files are only read: other methods get 405 (they used to get 200),
+    # and TRACE, which would echo credentials, is off everywhere.
+    assert stack.request("POST", "/bzr/plain/.bzr/branch-format", b"x") == 405
+    assert stack.request("PUT", "/bzr/plain/new-file", b"x") == 405
+    assert stack.request("TRACE", "/bzr/plain/.bzr/branch-format") == 405
+    assert stack.request("TRACE", "/trac/") == 405
+
 
 def test_pushed_files_belong_to_the_unprivileged_server_user(
     stack: Stack, brz: Brz, tmp_path: Path

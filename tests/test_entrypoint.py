@@ -37,3 +37,23 @@ def test_main_refuses_a_bad_value_before_anything_else(monkeypatch, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("trac-breezy: error: WSGI_THREADS=")
+
+
+def test_projects_to_create_need_a_writable_trac_volume(tmp_path):
+    """Was the tail of a traceback from `trac-admin initenv`."""
+    from trac_breezy.container import settings
+
+    trac, bzr = tmp_path / "trac", tmp_path / "bzr"
+    for path in (trac, bzr):
+        path.mkdir(mode=0o777)
+        path.chmod(0o777)
+    trac.chmod(0o755)
+    stranger = Identity(trac.stat().st_uid + 4242, trac.stat().st_gid + 4242)
+    env = {"TRAC_ENV_PARENT_DIR": str(trac), "BZR_ROOT": str(bzr)}
+    entrypoint.check_volumes(settings.load(env), stranger)  # reading is enough
+    with pytest.raises(
+        entrypoint.StartupError,
+        match=r"^TRAC_ENV_PARENT_DIR=\S+ is owned by .* cannot read and write "
+        r"\(TRAC_PROJECTS write there\); set PUID/PGID",
+    ):
+        entrypoint.check_volumes(settings.load({**env, "TRAC_PROJECTS": "code"}), stranger)

@@ -41,3 +41,15 @@ def test_dockerfile_pgpassfile_is_the_one_the_code_writes():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"PGPASSFILE={paths.PGPASS_FILE}" in dockerfile
     assert str(paths.RUN_DIR) in dockerfile  # made at build time, writable by any PUID
+
+
+def test_compose_passes_every_setting_to_the_container():
+    import yaml
+
+    from trac_breezy.container import settings
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    passed = set(compose["services"]["web"]["environment"])
+    expected = {s.name for s in settings.SETTINGS}
+    expected |= {s.name + "_FILE" for s in settings.SETTINGS if s.secret}
+    assert passed == expected

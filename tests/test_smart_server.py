@@ -31,6 +31,8 @@ from trac_breezy.smart_server.verbs import is_read, request_verb
         (b"bzr message 3 (bzr 1.6)\n\x00\x00", None),
         (b"", None),
         (b"garbage without newline", None),
+        # A structure that is a dict, not a list: no verb (was a 500 and a traceback).
+        (b"bzr message 3 (bzr 1.6)\n\x00\x00\x00\x02des\x00\x00\x00\x0ad3:get1:xe", None),
     ],
 )
 def test_request_verb(head, verb):

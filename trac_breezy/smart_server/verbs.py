@@ -23,6 +23,8 @@ def _protocol_three_verb(message: bytes) -> bytes | None:
         return None
     (length,) = struct.unpack("!L", rest[1:5])
     structure = bdecode_as_tuple(rest[5 : 5 + length])
+    if not isinstance(structure, tuple):  # a hostile client may send a dict or a number
+        return None
     verb = structure[0] if structure else None
     return verb if isinstance(verb, bytes) else None
 

@@ -9,6 +9,7 @@ never written twice.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,6 +101,8 @@ def render(context: Mapping[str, object], template_dir: Path = paths.APACHE_DIR)
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - Apache config, not HTML; values were validated
     )
+    # For values inside Apache's regular expressions (PCRE reads `\.` as a dot).
+    environment.filters["regex"] = re.escape
     return environment.get_template(TEMPLATE).render(context)
 
 

@@ -35,8 +35,13 @@ class StartupError(Exception):
     """Something that keeps the container from serving; the text says what to do."""
 
 
-def check_directory(name: str, path: os.PathLike[str], server: Identity, need_write: bool) -> None:
-    """BZR_ROOT / TRAC_ENV_PARENT_DIR must exist and be usable by the servers' user."""
+def check_directory(
+    name: str, path: os.PathLike[str], server: Identity, need_write: bool, why: str = ""
+) -> None:
+    """BZR_ROOT / TRAC_ENV_PARENT_DIR must exist and be usable by the servers' user.
+
+    `why` says what needs the write access, for the error message.
+    """
     what = f"{name}={path}"
     try:
         info = os.stat(path)
@@ -47,11 +52,37 @@ def check_directory(name: str, path: os.PathLike[str], server: Identity, need_wr
     needed = os.R_OK | os.X_OK | (os.W_OK if need_write else 0)
     if not identity.can_access(info, server, needed):
         access = "read and write" if need_write else "read"
+        because = f" ({why})" if why else ""
         raise StartupError(
             f"{what} is owned by {info.st_uid}:{info.st_gid} with mode "
             f"{stat.filemode(info.st_mode)}, which user {server.uid}:{server.gid} cannot "
-            f"{access}; set PUID/PGID to its owner or give that user access"
+            f"{access}{because}; set PUID/PGID to its owner or give that user access"
         )
+
+
+def check_volumes(loaded: Settings, server: Identity) -> None:
+    """Every volume usable for what the settings will do with it, before anything runs.
+
+    Trac's own tools would otherwise fail half-way with a traceback.
+    """
+    check_directory(
+        "BZR_ROOT", loaded.bzr_root, server, loaded.bzr_allow_writes, "pushes write there"
+    )
+    trac_writers = [
+        name
+        for name, value in (
+            ("TRAC_PROJECTS", loaded.trac_projects),
+            ("TRAC_REPOSITORIES", loaded.trac_repositories),
+        )
+        if value
+    ]
+    check_directory(
+        "TRAC_ENV_PARENT_DIR",
+        loaded.trac_env_parent_dir,
+        server,
+        bool(trac_writers),
+        " and ".join(trac_writers) + " write there" if trac_writers else "",
+    )
 
 
 def make_health_token() -> str:
@@ -96,8 +127,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     running_as = Identity.current()
     server = identity.resolve_identity(loaded, running_as)
     writes = loaded.bzr_allow_writes
-    check_directory("BZR_ROOT", loaded.bzr_root, server, need_write=writes)
-    check_directory("TRAC_ENV_PARENT_DIR", loaded.trac_env_parent_dir, server, False)
+    check_volumes(loaded, server)
     prepare_run_dir(server)
     users.prepare_at_start(loaded)
     context = apache_config.template_context(loaded, make_health_token())
