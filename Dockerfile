@@ -56,16 +56,20 @@ COPY wsgi/ /usr/share/trac-breezy/wsgi/
 
 # Fresh named volumes copy these directories, ownership included, so a bare
 # `docker compose up` gets volumes that www-data (33) can write.
+# /run/trac-breezy is open (sticky, like /tmp) only for a container started
+# as another user (compose `user:`); started as root, the entrypoint makes it
+# root's own (0755) before anything else, and the servers get a fresh
+# subdirectory of their own at each start.
 RUN mkdir -p /var/lib/trac /srv/bzr /var/lib/trac-breezy /run/trac-breezy \
         /usr/share/trac-breezy/empty \
     && chown www-data:www-data /var/lib/trac /srv/bzr /var/lib/trac-breezy \
-    && chmod 0777 /run/trac-breezy
+    && chmod 1777 /run/trac-breezy
 
 # PGPASSFILE: written at start from TRAC_DATABASE_PASSWORD(_FILE); set here so
 # that `docker compose exec web trac-admin ...` finds it too.
 ENV PATH=/opt/trac-breezy/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PGPASSFILE=/run/trac-breezy/pgpass
+    PGPASSFILE=/run/trac-breezy/server/pgpass
 VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM

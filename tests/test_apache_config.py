@@ -26,7 +26,7 @@ def test_default_config_routes_both_apps():
     )
     assert 'AliasMatch "^/bzr/(?!(?:.*/)?\\.bzr/smart$)(.*)$" "/srv/bzr/$1"' in conf
     assert "WSGIDaemonProcess trac-breezy processes=2 threads=15 " in conf
-    assert "python-eggs=/run/trac-breezy/egg-cache" in conf
+    assert "python-eggs=/run/trac-breezy/server/egg-cache" in conf
     assert "WSGIApplicationGroup %{GLOBAL}" in conf
     assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf
     assert 'SetEnv bzr_wsgi.root "/srv/bzr"' in conf
@@ -124,3 +124,14 @@ def test_the_tree_is_read_only_and_private_on_the_directory_too():
 
 def test_trace_is_off():
     assert "\nTraceEnable Off\n" in render({})
+
+
+def test_pushed_files_are_inert_and_trac_pages_get_the_usual_headers():
+    conf = render({})
+    bzr_block = conf.split("<Location /bzr/>", 1)[1].split("</Location>", 1)[0]
+    assert 'Header always set X-Content-Type-Options "nosniff"' in bzr_block
+    assert 'Header always set Content-Security-Policy "sandbox"' in bzr_block
+    directory = conf.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
+    assert "ForceType text/plain" in directory
+    trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
+    assert 'Header setifempty X-Frame-Options "SAMEORIGIN"' in trac_block

@@ -57,3 +57,43 @@ def test_projects_to_create_need_a_writable_trac_volume(tmp_path):
         r"\(TRAC_PROJECTS write there\); set PUID/PGID",
     ):
         entrypoint.check_volumes(settings.load({**env, "TRAC_PROJECTS": "code"}), stranger)
+
+
+@pytest.fixture
+def run_dirs(tmp_path, monkeypatch):
+    """The run directories, moved under tmp_path."""
+    from trac_breezy.container import paths
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(paths, "RUN_DIR", run)
+    monkeypatch.setattr(paths, "SERVER_RUN_DIR", run / "server")
+    monkeypatch.setattr(paths, "SERVER_HOME", run / "server" / "home")
+    monkeypatch.setattr(paths, "EGG_CACHE", run / "server" / "egg-cache")
+    return run
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's side of the run directory")
+def test_root_never_follows_what_the_servers_user_planted(run_dirs, tmp_path):
+    """A link the servers' user left in its run directory made root chown its target."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (run_dirs / "server").mkdir(parents=True)
+    (run_dirs / "server" / "home").symlink_to(victim)
+    run_dirs.chmod(0o1777)
+    server = Identity(4321, 4321)
+
+    entrypoint.prepare_run_dir(server)
+    assert victim.stat().st_uid == 0  # untouched
+    info = run_dirs.stat()
+    assert (info.st_uid, info.st_mode & 0o7777) == (0, 0o755)
+    for path in (run_dirs / "server", run_dirs / "server" / "home"):
+        assert not path.is_symlink() and path.is_dir() and path.stat().st_uid == 4321
+
+    # The whole servers' directory swapped for a link: removed, not followed.
+    import shutil
+
+    shutil.rmtree(run_dirs / "server")
+    (run_dirs / "server").symlink_to(victim)
+    entrypoint.prepare_run_dir(server)
+    assert victim.is_dir() and victim.stat().st_uid == 0
+    assert not (run_dirs / "server").is_symlink()

@@ -39,3 +39,20 @@ def test_not_root_means_run_as_we_are(tmp_path):
     me = Identity(1500, 1500)
     loaded = settings.load({"BZR_ROOT": str(tmp_path), "PUID": "2000"})
     assert identity.resolve_identity(loaded, me) == me
+
+
+def test_root_is_never_the_servers_user():
+    with pytest.raises(identity.RootRefused, match="set PUID"):
+        identity.become(Identity(0, 0))
+
+
+def test_the_servers_user_is_worked_out_not_read_back(tmp_path):
+    """An identity file the servers' user could rewrite to 0:0 is gone."""
+    from trac_breezy.container import paths
+
+    assert not hasattr(paths, "IDENTITY_FILE")
+    loaded = settings.load({"BZR_ROOT": str(tmp_path), "PUID": "2000", "PGID": "3000"})
+    if os.geteuid() == 0:
+        assert identity.server_identity(loaded) == Identity(2000, 3000)
+    else:
+        assert identity.server_identity(loaded) == Identity.current()

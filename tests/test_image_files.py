@@ -24,6 +24,8 @@ def test_supervisord_conf_expands_only_what_the_entrypoint_sets():
     used = set(re.findall(r"%\(ENV_([A-Z_]+)\)s", SUPERVISORD_CONF.read_text()))
     assert used == set(paths.supervisor_environment())
     assert str(paths.RUN_DIR) not in SUPERVISORD_CONF.read_text()
+    # supervisord runs as the servers' user: only their own directory.
+    assert paths.supervisor_environment()["TRAC_BREEZY_SERVER_RUN_DIR"] == str(paths.SERVER_RUN_DIR)
 
 
 def test_supervisord_conf_names_modules_that_exist():

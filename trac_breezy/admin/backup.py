@@ -30,7 +30,7 @@ import os
 import shutil
 import sys
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from trac_breezy import log
@@ -55,8 +55,14 @@ class BackupError(AdminError):
 def make_backup(loaded: Settings, destination: Path, owner: Identity) -> Path:
     """The whole backup, as the command makes it; returns the finished folder."""
     partial = new_backup_folder(destination, owner)
-    if not as_user(owner, lambda: command.run(PROGRAM, lambda _: fill(loaded, partial), loaded)):
-        raise BackupError(f"the backup failed (said above); {partial} is incomplete")
+
+    def fill_as_owner() -> None:
+        identity.become(owner)
+        fill(loaded, partial)
+
+    problem = identity.run_in_child(fill_as_owner)
+    if problem:
+        raise BackupError(f"{problem}; {partial} is incomplete, delete it")
     return finish(partial)
 
 
@@ -95,7 +101,7 @@ def new_backup_folder(destination: Path, owner: Identity) -> Path:
     partial = destination / f"{PREFIX}{timestamp()}.partial"
     partial.mkdir(mode=0o700)
     if os.geteuid() == 0:
-        os.chown(partial, owner.uid, owner.gid)
+        identity.hand_directory_to(partial, owner, 0o700)
     return partial
 
 
@@ -156,24 +162,6 @@ def archive_bzr(root: Path, archive: Path) -> int:
                     filter=lambda info: None if is_lock_state(info.name) else info,
                 )
     return len(repositories)
-
-
-def as_user(owner: Identity, action: Callable[[], int]) -> bool:
-    """Run `action` in a child process as `owner`; True if it returned 0."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            identity.become(owner)
-            code = action()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
 
 
 def main(argv: list[str] | None = None) -> int:

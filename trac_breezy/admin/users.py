@@ -2,8 +2,8 @@
 
 One file serves Apache's Basic auth for pushes and for Trac's login. Writing it
 is left to Apache's own `htpasswd` tool (bcrypt, `-B`), which also locks and
-rewrites the file safely; this module adds the checks, the prompts and the
-ownership, and is the admin command:
+rewrites the file safely; this module adds the checks and the prompts, and is
+the admin command:
 
     docker compose exec web trac-breezy-user add alice
     docker compose exec web trac-breezy-user passwd alice
@@ -13,6 +13,13 @@ ownership, and is the admin command:
 Passwords are read from the terminal (asked twice) or, with
 `--password-stdin`, from standard input; never from the command line, where
 other processes could see them.
+
+Who writes the file: the servers' user whenever it may change the folder the
+file lives in (then root must not: it could be made to follow a link the
+servers' user planted there); root only when the servers' user can change
+nothing in that folder (a volume that belongs to someone else, e.g. the
+default `auth` volume when PUID is another user), and then root hands the
+file to the servers' user without following any link.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from pathlib import Path
 from trac_breezy import log, one_line
 from trac_breezy.admin import AdminError, command
 from trac_breezy.container import identity, settings
+from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
 
 HTPASSWD = "/usr/bin/htpasswd"
@@ -63,18 +71,36 @@ def _run_htpasswd(args: list[str], password: str | None = None) -> None:
         raise UserError(f"htpasswd failed: {one_line(result.stderr)}")
 
 
-def hand_to_server(htpasswd: Path) -> None:
-    """Root wrote the file: let the unprivileged Apache read it (and nobody else)."""
-    server = identity.recorded_server_identity()
-    if server:
-        os.chown(htpasswd, server.uid, server.gid)
-        htpasswd.chmod(0o640)
-
-
 def ensure_file(htpasswd: Path) -> None:
-    """Create an empty user file (callers hand it to the server user)."""
-    if not htpasswd.exists():
-        htpasswd.touch(mode=0o640)
+    """Create an empty user file, readable by Apache (its owner) and nobody else."""
+    os.close(os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640))
+
+
+def servers_keep_the_file(htpasswd: Path, server: Identity) -> bool:
+    """May the servers' user change the folder of the users file? Then it
+    writes the file itself (see the module docstring)."""
+    info = htpasswd.parent.stat()
+    return identity.can_access(info, server, os.W_OK | os.X_OK)
+
+
+def hand_file_to(htpasswd: Path, server: Identity) -> None:
+    """Root wrote the file: let Apache (the servers' user) read it, nobody else."""
+    fd = os.open(htpasswd, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, server.uid, server.gid)
+        os.fchmod(fd, 0o640)
+    finally:
+        os.close(fd)
+
+
+def work_on_the_file(htpasswd: Path, server: Identity) -> bool:
+    """Become the servers' user if it keeps the file; True if root must hand it over."""
+    if os.geteuid() != 0:
+        return False
+    if servers_keep_the_file(htpasswd, server):
+        identity.become(server)
+        return False
+    return True
 
 
 def set_password(htpasswd: Path, name: str, password: str, *, new: bool) -> None:
@@ -88,31 +114,42 @@ def set_password(htpasswd: Path, name: str, password: str, *, new: bool) -> None
         raise UserError(f"there is no user {name!r}; create it with `add`")
     ensure_file(htpasswd)
     _run_htpasswd(["-i", "-B", "-C", str(BCRYPT_COST), str(htpasswd), name], password)
-    hand_to_server(htpasswd)
 
 
 def remove_user(htpasswd: Path, name: str) -> None:
     if name not in list_users(htpasswd):
         raise UserError(f"there is no user {name!r}")
     _run_htpasswd(["-D", str(htpasswd), name])
-    hand_to_server(htpasswd)
 
 
-def prepare_at_start(loaded: Settings) -> None:
-    """The htpasswd file exists; ADMIN_USER is in it; say so when nobody is."""
+def prepare_at_start(loaded: Settings, server: Identity) -> None:
+    """The htpasswd file exists; ADMIN_USER is in it; say so when nobody is.
+
+    Run in a child process: it may become the servers' user (see the module
+    docstring), which the entrypoint does only later.
+    """
     htpasswd = loaded.htpasswd_path
     if not htpasswd.parent.is_dir():
         raise UserError(
             f"HTPASSWD_PATH={htpasswd}: the directory {htpasswd.parent} does not exist; "
             "mount a volume there (compose.yaml does) or set HTPASSWD_PATH"
         )
+    problem = identity.run_in_child(lambda: _prepare(loaded, server))
+    if problem:
+        raise UserError(problem)
+
+
+def _prepare(loaded: Settings, server: Identity) -> None:
+    htpasswd = loaded.htpasswd_path
     try:
+        hand_over = work_on_the_file(htpasswd, server)
         ensure_file(htpasswd)
-        hand_to_server(htpasswd)
         admin = loaded.admin_user
         if admin and admin not in list_users(htpasswd):
             set_password(htpasswd, admin, loaded.admin_password, new=True)
             log(f"created user {admin} from ADMIN_USER")
+        if hand_over:
+            hand_file_to(htpasswd, server)
     except (OSError, UserError) as error:
         raise UserError(f"HTPASSWD_PATH={htpasswd}: {error}") from None
     if not list_users(htpasswd) and loaded.bzr_allow_writes:
@@ -146,16 +183,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def carry_out(loaded: Settings) -> None:
-        path = loaded.htpasswd_path
+        # Asked first: the terminal belongs to whoever ran `docker compose exec`.
+        password = ask_password(args.password_stdin) if args.command in ("add", "passwd") else ""
+        path, server = loaded.htpasswd_path, identity.server_identity(loaded)
+        hand_over = work_on_the_file(path, server)
         if args.command == "list":
             print("\n".join(list_users(path)))
         elif args.command in ("add", "passwd"):
-            password = ask_password(args.password_stdin)
             set_password(path, args.name, password, new=args.command == "add")
             print(f"{'added' if args.command == 'add' else 'changed the password of'} {args.name}")
         else:
             remove_user(path, args.name)
             print(f"removed {args.name}")
+        if hand_over:
+            hand_file_to(path, server)
 
     return command.run("trac-breezy-user", carry_out)
 

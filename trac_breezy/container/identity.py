@@ -3,8 +3,14 @@
 The entrypoint starts as root (or as whatever Compose's `user:` says), works
 out the user that owns the data (PUID/PGID, else the owner of BZR_ROOT, else
 www-data), and drops to it before anything touches the volumes; the admin
-commands (`docker compose exec`, as root) do the same, so files they write
-belong to the servers too. Nothing is ever chown'ed in the volumes.
+commands (`docker compose exec`, as root) work it out the same way and do the
+same, so files they write belong to the servers too. Nothing is ever chown'ed
+in the volumes.
+
+The identity is always computed from the settings and the volume's owner,
+never read back from a file: anything the servers' user can write could
+otherwise name root, and root would then run Trac's code (and its plugins) as
+root. Root is refused as the servers' user in any case.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from trac_breezy.container.paths import IDENTITY_FILE, SERVER_HOME
+from trac_breezy import one_line
+from trac_breezy.container.paths import SERVER_HOME
 from trac_breezy.container.settings import Settings
 
 DEFAULT_UID = DEFAULT_GID = 33  # www-data in Debian
@@ -103,6 +112,17 @@ def ensure_passwd_entry(identity: Identity) -> None:
         )
 
 
+def hand_directory_to(path: os.PathLike[str], owner: Identity, mode: int) -> None:
+    """chown and chmod the directory itself, refusing to follow a link there
+    (root must never act on a path the servers' user could have swapped)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, owner.uid, owner.gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
 def drop_privileges(identity: Identity) -> None:
     if os.geteuid() != 0:
         return
@@ -111,28 +131,52 @@ def drop_privileges(identity: Identity) -> None:
     os.setuid(identity.uid)
 
 
-def record_server_identity(identity: Identity) -> None:
-    """Tell the admin commands (run as root by `docker compose exec`) whom
-    the files they write must belong to."""
-    IDENTITY_FILE.write_text(f"{identity.uid}:{identity.gid}\n")
-
-
-def recorded_server_identity() -> Identity | None:
-    """The identity the entrypoint recorded, when we are root and it has run."""
-    if os.geteuid() != 0 or not IDENTITY_FILE.exists():
-        return None
-    uid, gid = (int(n) for n in IDENTITY_FILE.read_text().split(":"))
-    return Identity(uid, gid)
-
-
 def server_identity(settings: Settings) -> Identity:
-    """The servers' user: as the entrypoint chose, or would choose.
+    """The servers' user, as the entrypoint chose it: the same settings and
+    volumes give the same answer in `docker compose exec` and `run`."""
+    return resolve_identity(settings, Identity.current())
 
-    `docker compose exec` finds the entrypoint's choice in the run directory;
-    `docker compose run` (a new container, no entrypoint setup) works it out
-    the same way from the settings and the volumes.
+
+def describe(error: BaseException) -> str:
+    """One line for people: our errors and OS errors say it all, others get their type."""
+    if isinstance(error, OSError) or type(error).__module__.startswith("trac_breezy"):
+        return one_line(error)
+    return one_line(f"{type(error).__name__}: {error}")
+
+
+def run_in_child(action: Callable[[], None]) -> str | None:
+    """Run `action` in a forked child; None if it succeeded, else what went wrong.
+
+    The child may drop root (`become`) while the caller keeps it: root makes
+    and hands over, the servers' user does the work.
     """
-    return recorded_server_identity() or resolve_identity(settings, Identity.current())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_end)
+        code = 0
+        try:
+            action()
+        except BaseException as error:
+            os.write(write_end, describe(error).encode()[:4000] or b"failed")
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return said or f"the child process ended with status {os.waitstatus_to_exitcode(status)}"
+
+
+class RootRefused(PermissionError):
+    """The servers' work would run as root."""
 
 
 def become(identity: Identity) -> None:
@@ -142,6 +186,10 @@ def become(identity: Identity) -> None:
     would fail every lock with "No username") and reads its configuration
     from HOME, which must not be root's.
     """
+    if identity.uid == 0:
+        raise RootRefused(
+            "refusing to do the servers' work as root (uid 0); set PUID to the owner of the data"
+        )
     drop_privileges(identity)
     os.environ["USER"] = os.environ["LOGNAME"] = user_name(identity)
     home = SERVER_HOME

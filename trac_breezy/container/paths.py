@@ -1,11 +1,15 @@
 """Where this container keeps its files: each path declared once.
 
-`RUN_DIR` holds what each start makes (the rendered Apache configuration,
-sockets, the health token, libpq's password file); `SHARE_DIR` holds what the
+`RUN_DIR` holds what root makes at each start (the rendered Apache
+configuration, the health token) and belongs to root when the container
+starts as root: the servers' user can read it but change nothing in it.
+Everything the servers write at run time (pid files, sockets, HOME, the egg
+cache, libpq's password file) lives in `SERVER_RUN_DIR` below it, which root
+makes anew at each start and never reads back. `SHARE_DIR` holds what the
 image ships (the Apache template, the WSGI scripts, supervisord's
-configuration). supervisord.conf reads the run-directory paths from the
-environment the entrypoint hands it (`supervisor_environment`), so they are
-not written there a second time.
+configuration). supervisord.conf reads its paths from the environment the
+entrypoint hands it (`supervisor_environment`), so they are not written there
+a second time.
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ RUN_DIR = Path("/run/trac-breezy")
 HTTPD_CONF = RUN_DIR / "httpd.conf"
 # Written by the entrypoint at each start, read by the healthcheck.
 HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
-# Who the servers run as, for the admin commands (`docker compose exec`).
-IDENTITY_FILE = RUN_DIR / "identity"
+
+SERVER_RUN_DIR = RUN_DIR / "server"
 # libpq's password file; the image's PGPASSFILE names it (a test checks).
-PGPASS_FILE = RUN_DIR / "pgpass"
+PGPASS_FILE = SERVER_RUN_DIR / "pgpass"
 # Left by the FATAL listener when Apache could not stay up.
-FATAL_MARKER = RUN_DIR / "fatal"
+FATAL_MARKER = SERVER_RUN_DIR / "fatal"
 # HOME of the servers' user (Breezy reads its configuration from there).
-SERVER_HOME = RUN_DIR / "home"
-EGG_CACHE = RUN_DIR / "egg-cache"
+SERVER_HOME = SERVER_RUN_DIR / "home"
+EGG_CACHE = SERVER_RUN_DIR / "egg-cache"
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
 APACHE_DIR = SHARE_DIR / "apache"
@@ -35,4 +39,7 @@ SUPERVISORD_CONF = SHARE_DIR / "supervisord.conf"
 
 def supervisor_environment() -> dict[str, str]:
     """The variables supervisord.conf expands (`%(ENV_NAME)s`)."""
-    return {"TRAC_BREEZY_RUN_DIR": str(RUN_DIR), "TRAC_BREEZY_HTTPD_CONF": str(HTTPD_CONF)}
+    return {
+        "TRAC_BREEZY_SERVER_RUN_DIR": str(SERVER_RUN_DIR),
+        "TRAC_BREEZY_HTTPD_CONF": str(HTTPD_CONF),
+    }

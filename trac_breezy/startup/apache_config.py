@@ -74,7 +74,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
             ],
         },
         "share_dir": paths.SHARE_DIR,
-        "run_dir": paths.RUN_DIR,
+        "server_run_dir": paths.SERVER_RUN_DIR,
         "home_dir": paths.SERVER_HOME,
         "egg_cache": paths.EGG_CACHE,
         "empty_dir": paths.EMPTY_DIR,

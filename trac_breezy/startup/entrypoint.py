@@ -9,13 +9,16 @@ command is exec'ed as given, so `docker run IMAGE bash` gives a shell.
 
 Every problem ends here with one line naming the cause and the fix, and a
 non-zero exit, before Apache starts. Nothing in the volumes is re-owned:
-no chown, no chmod.
+no chown, no chmod. Root writes only into root's own run directory, never
+follows a path the servers' user could have planted, and touches the volumes
+not at all: the start-up tasks run after root is dropped.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 import sys
 from collections.abc import Mapping
@@ -98,12 +101,34 @@ def make_health_token() -> str:
     return token
 
 
+def remove_entry(path: os.PathLike[str]) -> None:
+    """Remove whatever is at `path` (a link is removed, never followed)."""
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)  # resists symlink attacks where the OS allows (Linux does)
+
+
 def prepare_run_dir(server: Identity) -> None:
-    for path in (paths.RUN_DIR, paths.SERVER_HOME, paths.EGG_CACHE):
-        path.mkdir(mode=0o755, exist_ok=True)
-        if os.geteuid() == 0:
-            os.chown(path, server.uid, server.gid)
-    identity.record_server_identity(server)
+    """RUN_DIR root's own; SERVER_RUN_DIR made anew for the servers' user.
+
+    Started as root, whatever a previous run left in the servers' directory
+    (links planted by the servers' user included) is removed, and the new
+    directory is handed over only once everything in it is made, while its
+    parent is root's: there is no moment at which a link could be swapped in.
+    """
+    server_dirs = (paths.SERVER_RUN_DIR, paths.SERVER_HOME, paths.EGG_CACHE)
+    if os.geteuid() != 0:  # compose `user:`: everything is ours already
+        for path in (paths.RUN_DIR, *server_dirs):
+            path.mkdir(mode=0o755, exist_ok=True)
+        return
+    paths.RUN_DIR.mkdir(mode=0o755, exist_ok=True)
+    identity.hand_directory_to(paths.RUN_DIR, Identity(0, 0), 0o755)
+    remove_entry(paths.SERVER_RUN_DIR)
+    for path in server_dirs:
+        path.mkdir(mode=0o755)
+    for path in reversed(server_dirs):
+        identity.hand_directory_to(path, server, 0o755)
 
 
 def hand_over_stdio(server: Identity) -> None:
@@ -129,7 +154,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     writes = loaded.bzr_allow_writes
     check_volumes(loaded, server)
     prepare_run_dir(server)
-    users.prepare_at_start(loaded)
+    users.prepare_at_start(loaded, server)
     context = apache_config.template_context(loaded, make_health_token())
     paths.HTTPD_CONF.write_text(apache_config.render(context))
     apache_config.configtest(paths.HTTPD_CONF)
@@ -144,8 +169,9 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     return loaded, server
 
 
-def prepare_trac(loaded: Settings) -> None:
-    """The database reachable, old projects upgraded, new ones made and connected."""
+def prepare_volumes(loaded: Settings) -> None:
+    """As the servers' user: the database reachable, old projects upgraded,
+    new ones made and connected."""
     postgres.connect_to_server(loaded)
     upgrade.upgrade_all(loaded)
     projects.create_from_setting(loaded)
@@ -176,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         loaded, server = prepare(os.environ)
         # As the server user from here on, so Trac's files belong to it.
         identity.become(server)
-        prepare_trac(loaded)
+        prepare_volumes(loaded)
     except settings.SettingsError as error:
         for message in error.messages:
             log(f"error: {message}")
         return EXIT_CONFIG
-    except (StartupError, apache_config.ConfigError, AdminError) as error:
+    except (StartupError, apache_config.ConfigError, AdminError, identity.RootRefused) as error:
         log(f"error: {error}")
         return EXIT_CONFIG
     exec_supervisord(args[1:])
