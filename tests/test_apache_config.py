@@ -25,7 +25,14 @@ def test_default_config_routes_both_apps():
         r'^WSGIScriptAliasMatch "\^/bzr/\(\?:\.\*/\)\?\\\.bzr/smart\$" \S+/bzr.wsgi$', conf, re.M
     )
     assert 'AliasMatch "^/bzr/(?!(?:.*/)?\\.bzr/smart$)(.*)$" "/srv/bzr/$1"' in conf
-    assert "WSGIDaemonProcess trac-breezy processes=2 threads=15 " in conf
+    assert "WSGIDaemonProcess trac processes=2 threads=15 " in conf
+    assert "WSGIDaemonProcess bzr processes=2 threads=8 " in conf
+    trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
+    bzr_block = conf.split("<Location /bzr/>", 1)[1].split("</Location>", 1)[0]
+    assert "WSGIProcessGroup trac\n" in trac_block and "WSGIProcessGroup bzr\n" in bzr_block
+    assert "WSGIImportScript /usr/share/trac-breezy/wsgi/bzr.wsgi process-group=bzr " in conf
+    assert "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=10,MinRate=500" in conf
+    assert "\nTimeout 60\n" in conf and "queue-timeout=30" in conf
     assert "python-eggs=/run/trac-breezy/server/egg-cache" in conf
     assert "WSGIApplicationGroup %{GLOBAL}" in conf
     assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf

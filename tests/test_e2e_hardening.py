@@ -2,10 +2,17 @@
 
 Each test here failed on the image before the fix it names (see
 docs/reliability.md for the whole table): the servers' user planting links
-for root to follow, and files a pusher writes becoming pages of Trac's origin.
+for root to follow, files a pusher writes becoming pages of Trac's origin, and
+slow clients holding every thread.
 """
 
 from __future__ import annotations
+
+import contextlib
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from stack import Stack
@@ -59,3 +66,80 @@ def test_files_pushers_write_are_inert_on_trac_s_origin(stack: Stack):
     assert status == 200
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+# -- slow clients ---------------------------------------------------------------------------
+
+SMART_HEAD = (
+    b"POST /bzr/slow/.bzr/smart HTTP/1.1\r\nHost: localhost\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    b"bzr message 3 (bzr 1.6)\n"
+)
+TRAC_FORM_HEAD = (
+    b"POST /trac/delta/query HTTP/1.1\r\nHost: localhost\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nstatus="
+)
+UNFINISHED_HEADERS = b"GET /trac/ HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+
+
+@contextlib.contextmanager
+def slow_clients(port: int, count: int, head: bytes) -> Iterator[None]:
+    """`count` connections that send `head` and then nothing (closed afterwards)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(head)
+            sockets.append(sock)
+        time.sleep(1.5)  # let each reach a thread
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def timed(call) -> tuple[object, float]:
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def smart_hello(stack: Stack) -> int:
+    request = urllib.request.Request(
+        stack.url("/bzr/.bzr/smart"),
+        data=b"bzr request 2\nhello\n",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status
+
+
+def test_slow_smart_clients_never_starve_trac(stack: Stack):
+    """30 clients dribbling smart-request bodies held every daemon thread: Trac
+    stopped answering. Now the smart server has its own threads, and Apache
+    closes the dribblers after its body timeout."""
+    with slow_clients(stack.port, 30, SMART_HEAD):
+        for _ in range(3):
+            (status, _, _), seconds = timed(lambda: stack.get("/trac/"))
+            assert status == 200 and seconds < 2, seconds
+        status, seconds = timed(lambda: smart_hello(stack))
+        assert status == 200 and seconds < 25, seconds  # freed by RequestReadTimeout
+
+
+def test_slow_trac_forms_never_starve_the_smart_server(stack: Stack):
+    with slow_clients(stack.port, 40, TRAC_FORM_HEAD):
+        status, seconds = timed(lambda: smart_hello(stack))
+        assert status == 200 and seconds < 2, seconds
+        (status, _, _), seconds = timed(lambda: stack.get("/trac/delta/chrome/common/css/trac.css"))
+        assert status == 200 and seconds < 2, seconds
+        (status, _, _), seconds = timed(lambda: stack.get("/trac/"))
+        assert status == 200 and seconds < 25, seconds
+
+
+def test_unfinished_headers_do_not_hang_the_site(stack: Stack):
+    """140 connections with unfinished headers hung even static files."""
+    with slow_clients(stack.port, 140, UNFINISHED_HEADERS):
+        (status, _, _), seconds = timed(lambda: stack.get("/trac/delta/chrome/common/css/trac.css"))
+        assert status == 200 and seconds < 2, seconds
+        (status, _, _), seconds = timed(lambda: stack.get("/trac/"))
+        assert status == 200 and seconds < 2, seconds

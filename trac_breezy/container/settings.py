@@ -373,17 +373,33 @@ class Settings:
     wsgi_processes: int = setting(
         "2",
         integer(1, 64),
-        "`WSGIDaemonProcess processes=`",
-        "Daemon processes that run Trac and the smart server.",
+        "`WSGIDaemonProcess trac processes=`",
+        "Daemon processes that run Trac (the smart server has its own, `BZR_WSGI_PROCESSES`).",
         convert=int,
     )
     wsgi_threads: int = setting(
         "15",
         integer(1, 256),
-        "`WSGIDaemonProcess threads=`",
-        "Threads in each daemon process. A push or a branch holds one for as long as "
-        "it runs; where pushes are rare, 4 serves Trac pages about 20 % faster "
-        "(`docs/benchmarks.md`).",
+        "`WSGIDaemonProcess trac threads=`",
+        "Threads in each of Trac's daemon processes. 2 x 4 is about 20 % faster on two cores "
+        "(`docs/benchmarks.md`), but every slow client (or slow page) holds a thread until "
+        "Apache's timeouts end it, so the default keeps 30 of them.",
+        convert=int,
+    )
+    bzr_wsgi_processes: int = setting(
+        "2",
+        integer(1, 64),
+        "`WSGIDaemonProcess bzr processes=`",
+        "Daemon processes that run the smart server, apart from Trac's, so clones and pushes "
+        "never hold Trac's threads. Breezy's work is CPU-bound: one per core.",
+        convert=int,
+    )
+    bzr_wsgi_threads: int = setting(
+        "8",
+        integer(1, 256),
+        "`WSGIDaemonProcess bzr threads=`",
+        "Threads in each smart-server process: a clone, pull or push holds one for as long "
+        "as it runs, so this times `BZR_WSGI_PROCESSES` is how many run at once.",
         convert=int,
     )
     listen_port: int = setting(
