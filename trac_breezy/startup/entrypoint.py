@@ -24,7 +24,15 @@ import sys
 from collections.abc import Mapping
 
 from trac_breezy import log
-from trac_breezy.admin import AdminError, postgres, projects, repositories, upgrade, users
+from trac_breezy.admin import (
+    AdminError,
+    locks,
+    postgres,
+    projects,
+    repositories,
+    upgrade,
+    users,
+)
 from trac_breezy.container import identity, paths, settings
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
@@ -170,8 +178,10 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
 
 
 def prepare_volumes(loaded: Settings) -> None:
-    """As the servers' user: the database reachable, old projects upgraded,
-    new ones made and connected."""
+    """As the servers' user: locks of dead pushes broken, the database
+    reachable, old projects upgraded, new ones made and connected."""
+    if loaded.bzr_allow_writes:
+        locks.break_locks_of_this_host(loaded.bzr_root)
     postgres.connect_to_server(loaded)
     upgrade.upgrade_all(loaded)
     projects.create_from_setting(loaded)

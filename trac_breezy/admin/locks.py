@@ -1,0 +1,58 @@
+"""Break the Bazaar locks that this container's dead processes left behind.
+
+A push killed half-way (`kill -9` of a daemon, `docker kill`, a crash)
+leaves its branch and repository lock directories held, and every later push
+would fail with a lock error until someone ran `brz break-lock`. Breezy
+itself steals a lock whose holder is a dead process on the same host
+(`locks.steal_dead`, on by default), but only while it can tell: after the
+container restarts, its new processes reuse the same small pids, and a dead
+holder's pid may well be alive again as another process.
+
+At start, though, no process of this container is alive but the entrypoint:
+every lock that names this container's host name was left by a process that
+is gone. Those, and only those, are broken here, at each start, before Apache
+runs. Locks held by other hosts (another replica on shared storage, a
+`brz serve` elsewhere) are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from trac_breezy import log
+
+# The lock directories Breezy keeps under `.bzr/`.
+LOCKED_PARTS = ("branch", "repository", "checkout")
+
+
+def lock_dirs(root: Path) -> Iterator[Path]:
+    """Every `.bzr/<part>/lock` under `root` whose lock is held (has `held/`)."""
+    for directory, subdirs, _ in os.walk(root):
+        if ".bzr" not in subdirs:
+            continue
+        control = Path(directory, ".bzr")
+        for part in LOCKED_PARTS:
+            lock = control / part / "lock"
+            if (lock / "held").is_dir():
+                yield lock
+        subdirs[:] = [d for d in subdirs if d != ".bzr"]
+
+
+def break_locks_of_this_host(root: Path) -> list[Path]:
+    """Break the held locks under `root` that this host's (dead) processes hold."""
+    from breezy import transport
+    from breezy.lockdir import LockDir
+    from breezy.osutils import get_host_name
+
+    host, broken = get_host_name(), []
+    for lock in lock_dirs(root):
+        lockdir = LockDir(transport.get_transport_from_path(str(lock.parent)), "lock")
+        holder = lockdir.peek()
+        if holder is None or holder.get("hostname") != host:
+            continue
+        lockdir.force_break(holder)
+        log(f"broke the lock of {lock.parent} left by {holder} (a process that died)")
+        broken.append(lock)
+    return broken
