@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -187,10 +188,44 @@ def test_lock_state(relpath, expected):
     assert backup.is_lock_state(relpath) is expected
 
 
-def test_a_failed_backup_says_so_and_leaves_no_finished_folder(site, tmp_path, make_backup):
+def test_what_cannot_be_copied_is_listed_and_the_rest_is_backed_up(site, tmp_path, make_backup):
+    """A broken repository (a pusher can make one) aborted the whole backup;
+    so did a project whose hotcopy failed."""
     (site.trac_env_parent_dir / "code" / "conf" / "trac.ini").write_text("[trac]\ndatabase = x\n")
-    with pytest.raises(
-        backup.BackupError, match=r"^hotcopy of code failed: .*\.partial is incomplete, delete it$"
-    ):
-        make_backup(site, tmp_path / "b")
-    assert all(p.name.endswith(".partial") for p in (tmp_path / "b").iterdir())
+    broken = site.bzr_root / "broken" / ".bzr" / "repository"
+    broken.mkdir(parents=True)
+    (broken / "format").write_text("no such format\n")
+    (site.bzr_root / "code" / "outside").symlink_to("/etc")
+    folder = make_backup(site, tmp_path / "b")
+    skipped = backup.skipped_items(folder)
+    assert [n.split(":")[0] for n in skipped] == [
+        "Trac project code",
+        f"{site.bzr_root}/code/outside",
+        f"{broken}",
+    ], skipped
+    assert "archived without its lock" in skipped[2]
+    with tarfile.open(folder / backup.BZR_ARCHIVE) as tar:
+        names = tar.getnames()
+    assert "broken/.bzr/repository/format" in names and "code/outside" not in names
+    assert "code/.bzr/repository/pack-names" in names  # the rest is there
+
+
+def test_a_restore_checks_everything_before_writing_anything(site, tmp_path, make_backup):
+    """An absolute link in the archive failed the restore after the projects
+    were restored, and the retry was refused."""
+    folder = make_backup(site, tmp_path / "b")
+    archive = folder / backup.BZR_ARCHIVE
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]
+    link = tarfile.TarInfo("code/evil")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with tarfile.open(archive, "w:gz") as tar:
+        for member, data in [*members, (link, None)]:
+            tar.addfile(member, io.BytesIO(data) if data is not None else None)
+    for sub in ("trac", "bzr", "auth"):
+        (tmp_path / "fresh" / sub).mkdir(parents=True)
+    fresh = values(tmp_path / "fresh")
+    with pytest.raises(backup.BackupError, match=r"code/evil.*nothing was restored"):
+        restore.restore(fresh, folder)
+    assert list((tmp_path / "fresh" / "trac").iterdir()) == []
+    assert list((tmp_path / "fresh" / "bzr").iterdir()) == []

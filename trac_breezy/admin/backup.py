@@ -15,7 +15,11 @@ directory:
 - `htpasswd`: the users.
 
 The folder is written as `NAME.partial` and renamed when complete, so a
-folder without that suffix is always a whole backup. Root makes and renames
+folder without that suffix is always a whole backup. What cannot be copied
+as it should (a project whose hotcopy fails, a repository that cannot be
+opened and so is archived without its lock, a symbolic link that leads out of
+the tree, which a restore would refuse) does not stop the rest: it is listed
+in `SKIPPED` in the folder, and the command says so and exits non-zero. Root makes and renames
 the folder (the mounted directory may be root's); the copying runs in a child
 process as the servers' user, so that the locks and database journals it
 creates in the volumes are the servers' too. `trac_breezy.admin.restore`
@@ -33,7 +37,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from trac_breezy import log
+from trac_breezy import log, one_line
 from trac_breezy.admin import AdminError, command, postgres
 from trac_breezy.admin.trac_env import last_words, list_projects, trac_admin
 from trac_breezy.admin.upgrade import timestamp
@@ -46,6 +50,7 @@ DEFAULT_DESTINATION = Path("/backup")
 PREFIX = "trac-breezy-"
 BZR_ARCHIVE = "bzr.tar.gz"
 HTPASSWD = "htpasswd"
+SKIPPED = "SKIPPED"
 
 
 class BackupError(AdminError):
@@ -72,18 +77,40 @@ def finish(partial: Path) -> Path:
     return final
 
 
+class IncompleteBackup(BackupError):
+    """The backup is finished, but some items could not be copied as they are."""
+
+
 def fill(loaded: Settings, partial: Path) -> None:
+    """Copy everything into `partial`; what cannot be copied is listed in SKIPPED."""
     postgres.connect_to_server(loaded)
-    parent = loaded.trac_env_parent_dir
-    for name in list_projects(parent):
-        result = trac_admin(parent / name, "hotcopy", str(partial / "trac" / name))
-        if result.returncode != 0:
-            raise BackupError(f"hotcopy of {name} failed: {last_words(result)}")
-        log(f"copied Trac project {name}")
+    skipped = copy_projects(loaded.trac_env_parent_dir, partial / "trac")
     if loaded.htpasswd_path.exists():
         shutil.copy2(loaded.htpasswd_path, partial / HTPASSWD)
-    count = archive_bzr(loaded.bzr_root, partial / BZR_ARCHIVE)
-    log(f"archived the Bazaar tree ({count} repositories)")
+    skipped += archive_bzr(loaded.bzr_root, partial / BZR_ARCHIVE)
+    log(f"archived the Bazaar tree ({len(repository_dirs(loaded.bzr_root))} repositories)")
+    for note in skipped:
+        log(f"not backed up as it is: {note}")
+    if skipped:
+        (partial / SKIPPED).write_text("".join(note + "\n" for note in skipped), encoding="utf-8")
+
+
+def copy_projects(parent: Path, copies: Path) -> list[str]:
+    """Trac's hotcopy of every project; what failed, one line each."""
+    failed = []
+    for name in list_projects(parent):
+        result = trac_admin(parent / name, "hotcopy", str(copies / name))
+        if result.returncode != 0:
+            failed.append(f"Trac project {name}: hotcopy failed: {last_words(result)}")
+            continue
+        log(f"copied Trac project {name}")
+    return failed
+
+
+def skipped_items(folder: Path) -> list[str]:
+    """What a finished backup in `folder` could not copy as it is."""
+    notes = folder / SKIPPED
+    return notes.read_text(encoding="utf-8").splitlines() if notes.exists() else []
 
 
 def new_backup_folder(destination: Path, owner: Identity) -> Path:
@@ -129,39 +156,73 @@ def repository_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
+class UnopenableRepository(Exception):
+    """Breezy cannot open or lock a repository (a pusher can make such a thing)."""
+
+
 @contextlib.contextmanager
 def write_locked(repository_dir: Path) -> Iterator[None]:
     """Hold the repository's write lock (waits for a push in progress, as Breezy does)."""
     import breezy.bzr  # noqa: F401 - registers the Bazaar formats
     from breezy.controldir import ControlDir
 
-    repository = ControlDir.open(str(repository_dir.parent.parent)).open_repository()
-    repository.lock_write()
+    try:
+        repository = ControlDir.open(str(repository_dir.parent.parent)).open_repository()
+        repository.lock_write()
+    except Exception as error:  # Breezy raises many kinds for a broken repository
+        raise UnopenableRepository(
+            f"it cannot be opened ({type(error).__name__}: {one_line(error)[:200]})"
+        ) from error
     try:
         yield
     finally:
         repository.unlock()
 
 
-def archive_bzr(root: Path, archive: Path) -> int:
-    """tar.gz of `root`: everything but repositories first, then each locked repository."""
-    repositories = repository_dirs(root)
+def restorable(root: Path, skipped: list[str]):
+    """A tar filter: leave out lock state, and what a restore would refuse
+    (tarfile's `data` filter: links out of the tree, devices, ...), noting it."""
+
+    def check(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if is_lock_state(info.name):
+            return None
+        try:
+            tarfile.data_filter(info, str(root))  # returns a changed copy; only its verdict counts
+        except tarfile.FilterError as error:
+            skipped.append(f"{root / info.name}: left out, a restore would refuse it ({error})")
+            return None
+        return info
+
+    return check
+
+
+def archive_bzr(root: Path, archive: Path) -> list[str]:
+    """tar.gz of `root`: everything but repositories first, then each locked
+    repository; returns what was left out or copied without its lock."""
+    repositories, skipped = repository_dirs(root), []
+    check = restorable(root, skipped)
     with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
         for directory, subdirs, files in os.walk(root):
             here = Path(directory)
             subdirs[:] = sorted(d for d in subdirs if here / d not in repositories)
             for entry in [*subdirs, *sorted(files)]:
                 relpath = str((here / entry).relative_to(root))
-                if not is_lock_state(relpath):
-                    tar.add(here / entry, arcname=relpath, recursive=False)
+                tar.add(here / entry, arcname=relpath, recursive=False, filter=check)
         for repository in repositories:
-            with write_locked(repository):
-                tar.add(
-                    repository,
-                    arcname=str(repository.relative_to(root)),
-                    filter=lambda info: None if is_lock_state(info.name) else info,
-                )
-    return len(repositories)
+            archive_repository(tar, root, repository, check, skipped)
+    return skipped
+
+
+def archive_repository(tar, root: Path, repository: Path, check, skipped: list[str]) -> None:
+    """One repository, while holding its write lock; one that cannot be
+    opened (a pusher can make such a thing) is archived as it is, and noted."""
+    name = str(repository.relative_to(root))
+    try:
+        with write_locked(repository):
+            tar.add(repository, arcname=name, filter=check)
+    except UnopenableRepository as error:
+        skipped.append(f"{repository}: archived without its lock, {error}; run `brz check` on it")
+        tar.add(repository, arcname=name, filter=check)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def carry_out(loaded: Settings) -> None:
-        print(make_backup(loaded, args.destination, identity.server_identity(loaded)))
+        folder = make_backup(loaded, args.destination, identity.server_identity(loaded))
+        print(folder)
+        skipped = skipped_items(folder)
+        for note in skipped:
+            print(f"{PROGRAM}: warning: {note}", file=sys.stderr)
+        if skipped:
+            raise IncompleteBackup(
+                f"the backup {folder} is finished, but {len(skipped)} items were not copied as "
+                f"they are (listed above and in {folder / SKIPPED})"
+            )
 
     return command.run(PROGRAM, carry_out)
 

@@ -4,7 +4,10 @@
 
 Restore never overwrites: it refuses a project, a schema or a top-level
 Bazaar directory that already exists, and only adds users that are missing.
-It runs as the servers' user, so what it writes belongs to them.
+Everything is checked before anything is written (clashes, and every member
+of the archive against tarfile's `data` filter), so a refused restore leaves
+the volumes as they were and can be retried. It runs as the servers' user,
+so what it writes belongs to them.
 """
 
 from __future__ import annotations
@@ -34,7 +37,15 @@ def restore(loaded: Settings, source: Path) -> None:
     clashes = [c.name for c in copies if (parent / c.name).exists()]
     bzr_root = loaded.bzr_root
     with tarfile.open(source / BZR_ARCHIVE) as tar:
-        top = {Path(m.name).parts[0] for m in tar.getmembers() if m.name not in ("", ".")}
+        members = tar.getmembers()
+        unsafe = unsafe_members(members, bzr_root)
+        if unsafe:
+            raise BackupError(
+                f"{source / BZR_ARCHIVE} holds what a restore must not write: "
+                f"{'; '.join(unsafe[:5])}; nothing was restored (remove those members, e.g. "
+                "with tar --delete, and run the restore again)"
+            )
+        top = {Path(m.name).parts[0] for m in members if m.name not in ("", ".")}
         clashes += [f"{bzr_root}/{t}" for t in sorted(top) if (bzr_root / t).exists()]
         if clashes:
             raise BackupError(
@@ -46,6 +57,17 @@ def restore(loaded: Settings, source: Path) -> None:
         tar.extractall(bzr_root, filter="data")
     log(f"restored the Bazaar tree into {bzr_root} ({len(top)} top-level entries)")
     merge_users(source / HTPASSWD, loaded.htpasswd_path)
+
+
+def unsafe_members(members: list[tarfile.TarInfo], destination: Path) -> list[str]:
+    """Members tarfile's `data` filter refuses (links out of the tree, devices, ...)."""
+    unsafe = []
+    for member in members:
+        try:
+            tarfile.data_filter(member, str(destination))
+        except tarfile.FilterError as error:
+            unsafe.append(f"{member.name} ({error})")
+    return unsafe
 
 
 def restore_project(copy: Path, target: Path) -> None:
