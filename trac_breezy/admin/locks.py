@@ -12,7 +12,9 @@ At start, though, no process of this container is alive but the entrypoint:
 every lock that names this container's host name was left by a process that
 is gone. Those, and only those, are broken here, at each start, before Apache
 runs. Locks held by other hosts (another replica on shared storage, a
-`brz serve` elsewhere) are never touched.
+`brz serve` elsewhere) are never touched. While the container runs, the same
+list tells whether a push of ours is in flight (`held_by_this_host`), which a
+stop waits for (trac_breezy.startup.apache_runner).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from trac_breezy import log
 
@@ -40,19 +43,26 @@ def lock_dirs(root: Path) -> Iterator[Path]:
         subdirs[:] = [d for d in subdirs if d != ".bzr"]
 
 
-def break_locks_of_this_host(root: Path) -> list[Path]:
-    """Break the held locks under `root` that this host's (dead) processes hold."""
+def held_by_this_host(root: Path) -> Iterator[tuple[Any, Any]]:
+    """(LockDir, holder) of each lock under `root` held by a process of this host."""
     from breezy import transport
     from breezy.lockdir import LockDir
     from breezy.osutils import get_host_name
 
-    host, broken = get_host_name(), []
+    host = get_host_name()
     for lock in lock_dirs(root):
         lockdir = LockDir(transport.get_transport_from_path(str(lock.parent)), "lock")
         holder = lockdir.peek()
-        if holder is None or holder.get("hostname") != host:
-            continue
+        if holder is not None and holder.get("hostname") == host:
+            yield lockdir, holder
+
+
+def break_locks_of_this_host(root: Path) -> list[str]:
+    """Break the held locks under `root` that this host's (dead) processes hold."""
+    broken = []
+    for lockdir, holder in held_by_this_host(root):
         lockdir.force_break(holder)
-        log(f"broke the lock of {lock.parent} left by {holder} (a process that died)")
-        broken.append(lock)
+        where = lockdir.transport.local_abspath(".")
+        log(f"broke the lock of {where} left by {holder} (a process that died)")
+        broken.append(where)
     return broken

@@ -39,7 +39,4 @@ SUPERVISORD_CONF = SHARE_DIR / "supervisord.conf"
 
 def supervisor_environment() -> dict[str, str]:
     """The variables supervisord.conf expands (`%(ENV_NAME)s`)."""
-    return {
-        "TRAC_BREEZY_SERVER_RUN_DIR": str(SERVER_RUN_DIR),
-        "TRAC_BREEZY_HTTPD_CONF": str(HTTPD_CONF),
-    }
+    return {"TRAC_BREEZY_SERVER_RUN_DIR": str(SERVER_RUN_DIR)}

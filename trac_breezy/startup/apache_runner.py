@@ -1,0 +1,79 @@
+"""Apache in the foreground under supervisord, with a drain before it stops.
+
+`docker compose stop` cut pushes in flight ("Connection lost while sending
+request"): Apache's graceful stop lets its own workers finish, but it gives
+mod_wsgi's daemon processes a fixed 3 s before killing them (Apache's limit
+for "other child" processes; mod_wsgi's `shutdown-timeout` does not apply to
+it), and a push is a series of requests whose next one may not have started.
+Neither Apache nor mod_wsgi can wait for that, so this small runner does:
+asked to stop, it keeps Apache serving while any Bazaar lock of this host is
+held (a push in flight: from its first lock to its unlock), for at most
+`DRAIN_SECONDS`, then stops Apache gracefully and exits with its status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from trac_breezy import log
+from trac_breezy.admin import locks
+from trac_breezy.container import paths, settings
+
+# Within supervisord's stopwaitsecs (30) and compose's stop_grace_period (35),
+# with room for Apache's own graceful stop after it.
+DRAIN_SECONDS = 20.0
+POLL_SECONDS = 0.25
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGWINCH)
+# Apache's graceful stop.
+GRACEFUL_STOP = signal.SIGWINCH
+
+
+def apache_command() -> list[str]:
+    return ["/usr/sbin/apache2", "-f", str(paths.HTTPD_CONF), "-DFOREGROUND"]
+
+
+def drain(in_flight: Callable[[], int], seconds: float, clock=time.monotonic) -> int:
+    """Wait while `in_flight()` is non-zero, for at most `seconds`; returns what is left."""
+    deadline, left = clock() + seconds, in_flight()
+    if left:
+        log(f"stopping: waiting up to {seconds:.0f} s for {left} push(es) in flight")
+    while left and clock() < deadline:
+        time.sleep(POLL_SECONDS)
+        left = in_flight()
+    if left:
+        log(f"stopping with {left} push(es) still in flight; they will be cut")
+    return left
+
+
+def run(command: Sequence[str], in_flight: Callable[[], int], seconds: float) -> int:
+    """Run `command` until it exits or a stop signal comes; drain, then stop it."""
+    stop = threading.Event()
+    for number in STOP_SIGNALS:
+        signal.signal(number, lambda *_: stop.set())
+    server = subprocess.Popen(command)
+    while server.poll() is None and not stop.wait(0.5):
+        pass
+    if server.poll() is None:
+        drain(in_flight, seconds)
+        server.send_signal(GRACEFUL_STOP)
+    return server.wait()
+
+
+def main() -> int:
+    root = settings.load(os.environ).bzr_root
+
+    def pushes_in_flight() -> int:
+        return sum(1 for _ in locks.held_by_this_host(Path(root)))
+
+    return run(apache_command(), pushes_in_flight, DRAIN_SECONDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
