@@ -298,8 +298,25 @@ def test_bad_setting_stops_the_container_with_its_name(image: str, name: str, va
 
 
 def test_docker_run_with_a_command_runs_it(image: str):
+    """docker-library's `override-cmd` check."""
     result = run(["docker", "run", "--rm", image, "brz", "version", "--short"])
     assert result.stdout.strip() == "3.3.23"
+
+
+def test_the_container_clock_is_utc(image: str):
+    """docker-library's `utc` check."""
+    result = run(["docker", "run", "--rm", image, "date", "+%Z"])
+    assert result.stdout.strip() == "UTC"
+
+
+def test_no_hard_coded_passwords_in_the_image(image: str):
+    """docker-library's `no-hard-coded-passwords` check: no account in
+    /etc/shadow has a password (a hash starts with `$`), none is empty."""
+    result = run(["docker", "run", "--rm", "--user", "root", image, "cat", "/etc/shadow"])
+    accounts = [line.split(":") for line in result.stdout.splitlines() if line]
+    assert accounts
+    with_password = [a[0] for a in accounts if a[1].startswith("$") or a[1] == ""]
+    assert with_password == [], with_password
 
 
 def buildkit_cli() -> str | None:
