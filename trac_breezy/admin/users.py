@@ -25,6 +25,7 @@ file to the servers' user without following any link.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import subprocess
@@ -69,6 +70,30 @@ def _run_htpasswd(args: list[str], password: str | None = None) -> None:
     )
     if result.returncode != 0:
         raise UserError(f"htpasswd failed: {one_line(result.stderr)}")
+
+
+def make_decoy(database: Path) -> None:
+    """The SQLite file of one decoy bcrypt hash, of a random password nobody
+    knows, at the users' cost: Apache checks unknown user names against it
+    (apache/httpd.conf.j2, `decoy`), so they cost what a wrong password does."""
+    import secrets
+    import sqlite3
+
+    result = subprocess.run(
+        [HTPASSWD, "-n", "-i", "-B", "-C", str(BCRYPT_COST), "decoy"],
+        input=secrets.token_hex(24),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise UserError(f"htpasswd failed: {one_line(result.stderr)}")
+    decoy_hash = result.stdout.strip().split(":", 1)[1]
+    database.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("CREATE TABLE decoy (hash TEXT NOT NULL)")
+        connection.execute("INSERT INTO decoy VALUES (?)", (decoy_hash,))
+    database.chmod(0o644)
 
 
 def ensure_file(htpasswd: Path) -> None:

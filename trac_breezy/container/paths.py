@@ -20,6 +20,8 @@ RUN_DIR = Path("/run/trac-breezy")
 HTTPD_CONF = RUN_DIR / "httpd.conf"
 # Written by the entrypoint at each start, read by the healthcheck.
 HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
+# The decoy bcrypt hash Apache checks unknown user names against (SQLite).
+DECOY_DB = RUN_DIR / "decoy.sqlite"
 
 SERVER_RUN_DIR = RUN_DIR / "server"
 # libpq's password file; the image's PGPASSFILE names it (a test checks).

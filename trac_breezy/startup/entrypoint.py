@@ -163,6 +163,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     check_volumes(loaded, server)
     prepare_run_dir(server)
     users.prepare_at_start(loaded, server)
+    users.make_decoy(paths.DECOY_DB)
     context = apache_config.template_context(loaded, make_health_token())
     paths.HTTPD_CONF.write_text(apache_config.render(context))
     apache_config.configtest(paths.HTTPD_CONF)
