@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from smart_harness import Server, local_branch, with_credentials
 from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_ONLY
+from trac_breezy.smart_server.access import ANONYMOUS_VERBS, Refusal, refusal
 from trac_breezy.smart_server.app import client_relpath
 from trac_breezy.smart_server.responses import RESPONSE_BUFFER
-from trac_breezy.smart_server.verbs import is_read, request_verb
+from trac_breezy.smart_server.verbs import request_verb
 
 # -- classifying requests ----------------------------------------------------------
 
@@ -39,9 +41,10 @@ def test_request_verb(head, verb):
     assert request_verb(head) == verb
 
 
-@pytest.mark.parametrize("verb", [b"get", b"readv", b"stat", b"BzrDir.open_2.1", b"hello"])
-def test_reads(verb):
-    assert is_read(verb)
+@pytest.mark.parametrize("verb", sorted(ANONYMOUS_VERBS))
+def test_anonymous_clients_get_the_listed_verbs(verb):
+    assert refusal(verb, anonymous=True, read_only=False) is None
+    assert refusal(verb, anonymous=True, read_only=True) is None
 
 
 @pytest.mark.parametrize(
@@ -58,12 +61,28 @@ def test_reads(verb):
         b"Repository.insert_stream_1.19",
         b"Branch.set_last_revision_info",
         b"Branch.break_lock",
+        # Tagged `read` by Breezy, yet they write (or copy the repository to /tmp).
+        b"Repository.check_write_group",
+        b"Repository.tarball",
+        b"get_bundle",
+        b"Repository.revision_archive",
+        b"Transport.is_readonly",
         b"No.such.verb",
         None,
     ],
 )
-def test_everything_else_is_a_write(verb):
-    assert not is_read(verb)
+def test_anonymous_clients_need_a_user_for_everything_else(verb):
+    assert refusal(verb, anonymous=True, read_only=False) is Refusal.NEEDS_USER
+    assert refusal(verb, anonymous=False, read_only=False) is None
+
+
+def test_a_read_only_tree_answers_anonymous_writes_with_its_error():
+    assert refusal(b"Branch.lock_write", anonymous=True, read_only=True) is Refusal.READ_ONLY
+    assert refusal(b"put", anonymous=True, read_only=True) is Refusal.READ_ONLY
+    # A read that is not listed: a password lifts the refusal.
+    revision_archive = refusal(b"Repository.revision_archive", anonymous=True, read_only=True)
+    assert revision_archive is Refusal.NEEDS_USER
+    assert refusal(b"Branch.lock_write", anonymous=False, read_only=True) is None
 
 
 @pytest.mark.parametrize(
@@ -131,6 +150,77 @@ def test_anonymous_client_can_change_nothing_through_vfs_verbs(server, tmp_path)
         assert response.getheader("WWW-Authenticate") == 'Basic realm="trac-breezy"'
     assert sorted(p.name for p in server.root.iterdir()) == ["victim"]
     assert (server.root / "victim").read_text() == "original"
+
+
+def published_history(server: Server, brz: Brz, tmp_path: Path) -> str:
+    """repo/trunk in a shared repository: three revisions, a tag, a file in a folder."""
+    with_credentials(brz, server, "alice", "wonderland")
+    local = local_branch(brz, tmp_path / "published")
+    (local / "sub").mkdir()
+    (local / "sub" / "f2").write_text("a\nb\n")
+    brz("add", cwd=local)
+    brz("commit", "-m", "two", cwd=local)
+    brz("tag", "v1", cwd=local)
+    brz("init-shared-repo", server.url("repo"))
+    brz("push", server.url("repo/trunk"), cwd=local)
+    brz("commit", "-m", "three", "--unchanged", cwd=local)
+    brz("push", server.url("repo/trunk"), cwd=local)
+    return server.url("repo/trunk")
+
+
+def test_stock_reads_need_only_the_verbs_anonymous_clients_get(server, tmp_path):
+    """How access.ANONYMOUS_VERBS was found, and stays complete: stock brz reads,
+    anonymously, each succeeding, with no request refused."""
+    url = published_history(server, Brz(tmp_path / "admin"), tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    reader = Brz(tmp_path / "reader")
+    commands = [
+        (["branch", url, str(out / "b")], None),
+        (["branch", "-r1", url, str(out / "b1")], None),
+        (["pull", url], out / "b1"),
+        (["checkout", url, str(out / "co")], None),
+        (["update"], out / "co"),
+        (["checkout", "--lightweight", url, str(out / "light")], None),
+        (["log", "-v", "-n0", url], None),
+        (["log", url + "/file"], None),
+        (["cat", url + "/sub/f2"], None),
+        (["info", "-v", url], None),
+        (["annotate", url + "/file"], None),
+        (["tags", "-d", url], None),
+        (["revno", url], None),
+        (["ls", "-R", "-d", url], None),
+        (["export", str(out / "export"), url], None),
+        (["branches", server.url("repo")], None),
+    ]
+    server.seen.clear()
+    for args, cwd in commands:
+        reader(*args, cwd=cwd)
+    assert (out / "light" / "sub" / "f2").read_text() == "a\nb\n"
+    assert {user for _, _, user in server.seen} == {None}
+    refused = {(verb, status) for verb, status, _ in server.seen if status != "200"}
+    assert refused == set()
+    assert {verb for verb, _, _ in server.seen} <= ANONYMOUS_VERBS
+
+
+def test_anonymous_push_to_a_read_only_tree_gets_the_read_only_error(tmp_path):
+    """Not asked for a password, which would not help."""
+    root = tmp_path / "ro-root"
+    root.mkdir()
+    server = Server(root, READ_ONLY)
+    try:
+        brz = Brz(tmp_path / "home")
+        local = local_branch(brz, tmp_path / "local")
+        refused = brz("push", server.url("trunk"), cwd=local, check=False)
+        assert refused.returncode != 0
+        assert "readonly transport" in refused.stderr.lower(), refused.stderr
+        assert "Realm" not in refused.stderr and "401" not in refused.stderr
+        refused = brz("init-shared-repo", server.url("new-repo"), check=False)
+        assert refused.returncode != 0 and "readonly transport" in refused.stderr, refused.stderr
+        assert list(root.iterdir()) == []
+        assert {status for _, status, _ in server.seen} == {"200"}
+    finally:
+        server.stop()
 
 
 def test_read_only_mode_refuses_writes_even_with_credentials(tmp_path):

@@ -8,14 +8,17 @@ the insert queue of a push is bounded, and one app is built per configuration.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from stack import ROOT, smart_request
+from smart_harness import smart_reply
+from stack import ROOT, Brz, smart_request
 
 from trac_breezy.setenv import READ_ONLY, READ_WRITE, REALM, SmartServerEnviron
 from trac_breezy.smart_server import overrides
@@ -123,7 +126,7 @@ def test_smart_app_streams_a_large_response_before_breezy_is_done(app, tmp_path,
     assert sent.status == "200 OK" and "Content-Length" not in sent.headers
     assert events[0] == "write" and "breezy done" in events
     assert len(sent.writes) >= 2
-    assert blob in b"".join(sent.writes)
+    assert smart_reply(b"".join(sent.writes)) == (b"S", (b"ok",), blob)
 
 
 def test_smart_app_sends_a_small_response_with_its_length(app, tmp_path):
@@ -133,6 +136,45 @@ def test_smart_app_sends_a_small_response_with_its_length(app, tmp_path):
     assert sent.writes == [] and len(body) == 1
     assert sent.headers["Content-Length"] == str(len(body[0]))
     assert b"tiny content" in body[0]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "reply"),
+    [
+        (smart_request(b"put", b"x", b""), None),  # protocol 3: see smart_reply below
+        (b"bzr request 2\nput\x01x\x01\n", b"bzr response 2\nfailed\nReadOnlyError\n"),
+        (b"put\x01x\x01\n", b"ReadOnlyError\n"),
+    ],
+    ids=["protocol 3", "protocol 2", "protocol 1"],
+)
+def test_a_read_only_tree_answers_an_anonymous_write_in_its_protocol(app, request_bytes, reply):
+    sent = Recorder()
+    body = b"".join(serve(app, request_bytes, sent))
+    assert sent.status == "200 OK"
+    if reply is None:
+        assert smart_reply(body) == (b"E", (b"ReadOnlyError",), b"")
+    else:
+        assert body == reply
+
+
+def test_get_of_a_directory_fails_as_in_breezy(app, tmp_path):
+    (tmp_path / "folder").mkdir()
+    body = b"".join(serve(app, smart_request(b"get", b"folder"), Recorder()))
+    status, args, _ = smart_reply(body)
+    assert status == b"E" and args[0] == b"ReadError"
+    assert str(tmp_path).encode() not in body
+
+
+def test_an_invalid_content_length_is_a_bad_request(app):
+    sent = Recorder()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/bzr/.bzr/smart",
+        "CONTENT_LENGTH": "-5",
+        "wsgi.input": io.BytesIO(b""),
+    }
+    assert app(environ, sent) == [b"invalid Content-Length\n"]
+    assert sent.status == "400 Bad Request"
 
 
 # -- the insert queue of a push is bounded -----------------------------------------------
@@ -174,17 +216,32 @@ def test_insert_queue_waits_for_room_while_the_inserter_lives(monkeypatch):
         insert.release.set()
 
 
-def test_insert_queue_gives_up_when_the_inserter_died(monkeypatch):
-    monkeypatch.setattr(overrides, "INSERT_QUEUE_POLL", 0.05)
+def test_insert_queue_drops_the_rest_of_a_push_once_the_inserter_died():
+    """Neither held in memory nor waited for (do_end reports the inserter's error)."""
     insert = StalledInserter(alive=False)
     assert insert.insert_thread is not None
     insert.insert_thread.join(5)
-    for n in range(INSERT_QUEUE_CHUNKS):
+    started = time.monotonic()
+    for n in range(3 * INSERT_QUEUE_CHUNKS):
         insert.do_chunk(b"chunk %d" % n)
-    late = chunk_in_thread(insert, b"nobody will read this")
-    late.join(5)
-    assert not late.is_alive(), "do_chunk hangs on a dead inserter"
-    assert insert.queue.qsize() == INSERT_QUEUE_CHUNKS
+    assert time.monotonic() - started < overrides.INSERT_QUEUE_POLL
+    assert insert.queue.qsize() == 0
+
+
+def test_the_end_of_a_push_fits_a_full_queue():
+    """Breezy's do_end puts its end marker without a timeout: it must never block."""
+    insert = StalledInserter(alive=True)
+    try:
+        for n in range(INSERT_QUEUE_CHUNKS):
+            insert.do_chunk(b"chunk %d" % n)
+        for marker in (StopIteration, overrides.ABANDONED):
+            put = threading.Thread(target=insert.queue.put, args=(marker,), daemon=True)
+            put.start()
+            put.join(5)
+            assert not put.is_alive(), "putting the end marker blocks"
+        assert insert.queue.qsize() == INSERT_QUEUE_CHUNKS + 2
+    finally:
+        insert.release.set()
 
 
 # -- one app per configuration -------------------------------------------------------------
@@ -207,3 +264,32 @@ def test_misconfigured_requests_get_a_server_error():
     assert application(environ, sent) == [b"smart server misconfigured\n"]
     assert sent.status == "500 Internal Server Error"
     assert "bzr_wsgi.root" in errors.getvalue()
+
+
+def test_a_lock_held_by_a_dead_process_is_not_contention(tmp_path):
+    """A daemon killed mid-push left the branch locked: the repeated push got
+    LockContention until someone ran `brz break-lock`."""
+    from breezy.branch import Branch
+
+    from trac_breezy.smart_server.overrides import holder_is_dead
+
+    brz = Brz(tmp_path / "home")
+    brz("init", str(tmp_path / "b"))
+    # The same user as this process: Breezy steals only its own user's locks.
+    env = {**os.environ, "PYTHONPATH": ":".join(sys.path)}
+    died_holding = (
+        "import os, sys, breezy.bzr\n"
+        "from breezy.branch import Branch\n"
+        "Branch.open(sys.argv[1]).lock_write()\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", died_holding, str(tmp_path / "b")], check=True, env=env)
+    branch = Branch.open(str(tmp_path / "b"))
+    assert branch.get_physical_lock_status() and holder_is_dead(branch)
+    branch.lock_write()  # Breezy steals it, as the server now lets it
+    branch.unlock()
+    branch.lock_write()  # held by this live process now
+    try:
+        assert not holder_is_dead(Branch.open(str(tmp_path / "b")))
+    finally:
+        branch.unlock()

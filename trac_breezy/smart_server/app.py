@@ -2,9 +2,14 @@
 
 Apache's `SetEnv` says, per request, which root, URL prefix, mode and realm
 it belongs to (`setenv.SmartServerEnviron`), so one script serves any number
-of trees. Building a `SmartApp` starts a chroot server and registers its root
-for the tip-change hook, so each is built once per configuration (`app_for`)
-and shared by every later request and thread.
+of trees. Building a `SmartApp` starts its chroot servers and registers its
+root for the tip-change hook, so each is built once per configuration
+(`app_for`) and shared by every later request and thread.
+
+Each request is judged on its first bytes before Breezy sees it (`access`:
+who may send this verb, and how large a request it may be), then served by
+Breezy through the read-only transport (anonymous users, or a read-only
+tree) or the writable one (authenticated users of a writable tree).
 """
 
 from __future__ import annotations
@@ -15,15 +20,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from breezy import urlutils
-from breezy.bzr.smart import medium
-from breezy.transport import chroot, get_transport, readonly
+from breezy.bzr.smart import medium, protocol
+from breezy.transport import Transport, chroot, get_transport, readonly
 
 from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviron
-from trac_breezy.smart_server import tip_changes
+from trac_breezy.smart_server import access, reads, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
-from trac_breezy.smart_server.overrides import install_request_overrides
-from trac_breezy.smart_server.responses import ResponseWriter, StartResponse, plain_response
-from trac_breezy.smart_server.verbs import is_read, request_verb
+from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
+from trac_breezy.smart_server.responses import (
+    ResponseWriter,
+    StartResponse,
+    plain_response,
+    smart_failure,
+)
+from trac_breezy.smart_server.verbs import request_verb
 
 SMART_SUFFIX = "/.bzr/smart"
 # How much of a request body is read to find its verb (the verb and the
@@ -54,11 +64,28 @@ def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
     return "".join(urlutils.escape(s) + "/" for s in segments)
 
 
+def content_length(environ: dict[str, Any]) -> int | None:
+    """The request body's length (0 if none), or None if the header is invalid."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def read_some(stream: Any, size: int) -> bytes:
+    """Up to `size` bytes of the request body; b"" at its end, or once the client is gone."""
+    try:
+        return stream.read(size)
+    except OSError:  # mod_wsgi's "request data read error": the client went away
+        return b""
+
+
 def read_exactly(stream: Any, size: int) -> bytes:
     """`size` bytes from `stream` (fewer only at its end): read() may return less."""
     parts, needed = [], size
     while needed > 0:
-        part = stream.read(needed)
+        part = read_some(stream, needed)
         if not part:
             break
         parts.append(part)
@@ -66,13 +93,18 @@ def read_exactly(stream: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _backing_transport(root: str, mode: str) -> Any:
-    """The confined transport of `root`, read-only unless `mode` is read-write."""
-    confined = ConfinedTransport(urlutils.local_path_to_url(root))
-    hide_root(confined.base, root)
-    if mode == READ_WRITE:
-        return confined
-    return readonly.ReadonlyTransportDecorator("readonly+" + confined.base, _decorated=confined)
+def _chrooted(transport: Transport) -> Transport:
+    """A chroot server's transport over `transport`: no client path leads out of it."""
+    server = chroot.ChrootServer(transport)
+    server.start_server()
+    return get_transport(server.get_url())
+
+
+def complete_reply(start_response: StartResponse, reply: bytes) -> list[bytes]:
+    """A complete smart reply as the WSGI response."""
+    writer = ResponseWriter(start_response)
+    writer.write(reply)
+    return writer.finish()
 
 
 class SmartApp:
@@ -82,10 +114,14 @@ class SmartApp:
         install_request_overrides()
         root = os.path.realpath(config.root)
         self.config = config
-        self.chroot_server = chroot.ChrootServer(_backing_transport(root, config.mode))
-        self.chroot_server.start_server()
-        self.backing_transport = get_transport(self.chroot_server.get_url())
-        tip_changes.register_root(self.chroot_server.get_url(), root)
+        self.read_only = config.mode != READ_WRITE
+        confined = ConfinedTransport(urlutils.local_path_to_url(root))
+        hide_root(confined.base, root)
+        self.anonymous_transport = _chrooted(
+            readonly.ReadonlyTransportDecorator("readonly+" + confined.base, _decorated=confined)
+        )
+        self.user_transport = self.anonymous_transport if self.read_only else _chrooted(confined)
+        tip_changes.register_root(self.user_transport.base, root)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] != "POST":
@@ -98,38 +134,66 @@ class SmartApp:
         relpath = client_relpath(environ, self.config.prefix)
         if relpath is None:
             return plain_response(start_response, "404 Not Found", "no such branch location\n")
-        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+        length = content_length(environ)
+        if length is None:
+            return plain_response(start_response, "400 Bad Request", "invalid Content-Length\n")
         body = environ["wsgi.input"]
-        head = read_exactly(body, min(remaining, HEAD_BYTES))
-        if self._needs_credentials(environ, head):
+        head = read_exactly(body, min(length, HEAD_BYTES))
+        anonymous = not environ.get("REMOTE_USER")
+        refused = self._refusal(request_verb(head), anonymous, head, length, start_response)
+        if refused is not None:
+            return refused
+        transport = self.anonymous_transport if anonymous else self.user_transport
+        whole_bodies = not head.startswith(protocol.MESSAGE_VERSION_THREE)
+        with (
+            tip_changes.serving(environ),
+            ending_abandoned_inserts(),
+            reads.whole_bodies(whole_bodies),
+        ):
+            return self._serve(transport, relpath, head, body, length - len(head), start_response)
+
+    def _refusal(
+        self,
+        verb: bytes | None,
+        anonymous: bool,
+        head: bytes,
+        length: int,
+        start_response: StartResponse,
+    ) -> list[bytes] | None:
+        """The answer to a request refused before Breezy sees it, or None to serve it."""
+        why = access.refusal(verb, anonymous, self.read_only)
+        if why is access.Refusal.NEEDS_USER:
             return plain_response(
                 start_response,
                 "401 Unauthorized",
-                "writing needs a user name and password\n",
+                "this request needs a user name and password\n",
                 [("WWW-Authenticate", f'Basic realm="{self.config.realm}"')],
             )
-        with tip_changes.serving(environ):
-            return self._serve(relpath, head, body, remaining - len(head), start_response)
-
-    def _needs_credentials(self, environ: dict[str, Any], head: bytes) -> bool:
-        """An anonymous write to a writable tree: ask for a password."""
-        return (
-            self.config.mode == READ_WRITE
-            and not environ.get("REMOTE_USER")
-            and not is_read(request_verb(head))
-        )
+        if why is access.Refusal.READ_ONLY:
+            return complete_reply(start_response, smart_failure(head, (b"ReadOnlyError",)))
+        limit = access.body_limit(verb, anonymous)
+        if limit is not None and length > limit:
+            return plain_response(
+                start_response, "413 Request Entity Too Large", access.too_large(limit, anonymous)
+            )
+        return None
 
     def _serve(
-        self, relpath: str, head: bytes, body: Any, remaining: int, start_response: StartResponse
+        self,
+        transport: Transport,
+        relpath: str,
+        head: bytes,
+        body: Any,
+        remaining: int,
+        start_response: StartResponse,
     ) -> list[bytes]:
         """Feed the request to Breezy's protocol in chunks; answer as it writes."""
-        transport = self.backing_transport.clone(relpath)
         writer = ResponseWriter(start_response)
         factory, unused = medium._get_protocol_factory_for_bytes(head)
-        server_protocol = factory(transport, writer.write, None, self.backing_transport)
+        server_protocol = factory(transport.clone(relpath), writer.write, None, transport)
         server_protocol.accept_bytes(unused)
         while remaining > 0 and server_protocol.next_read_size():
-            chunk = body.read(min(remaining, READ_CHUNK))
+            chunk = read_some(body, min(remaining, READ_CHUNK))
             if not chunk:
                 break
             remaining -= len(chunk)

@@ -1,15 +1,22 @@
-"""Keep the smart server inside its root, and its error texts free of server paths.
+"""Keep the smart server inside its root, and its failed replies free of server paths.
 
 Breezy's chroot stops `..` in URLs and smart-protocol paths, but the file
 system follows symlinks: `ConfinedTransport` resolves each path before use, so
-a symlink inside the root cannot lead a client outside it. Breezy's error
-translation puts local paths and chroot URLs into the errors it sends to
-clients; `scrub_paths` removes every registered root from them.
+a symlink inside the root cannot lead a client outside it.
+
+Breezy puts local paths (`/srv/bzr/...`), their URLs and the chroot server's
+URL (`chroot-<heap address>:///...`) into the errors it sends: through its
+error translation (`scrub_paths` replaces it) and in failed replies some
+handlers build themselves (a lock's path in `LockFailed`, a `nobranch`
+detail; `ScrubbingRequestHandler` catches those). Both remove every served
+root and every chroot URL, so a path reads as the client's path from the top
+of the tree (`/trunk/.bzr/...`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from breezy.bzr.smart import request as smart_request
@@ -36,6 +43,9 @@ class ConfinedTransport(local.LocalTransport):
 
 # (URL, local path) of every root served, as bytes: removed from error texts.
 _scrub_roots: list[tuple[bytes, bytes]] = []
+# A chroot server's URL, e.g. chroot-140541907266256:/// (the heap address of
+# the server object): made neutral, "/" of the tree the client sees.
+_CHROOT_URL = re.compile(rb"(?:readonly\+)?chroot-\d+://")
 _original_translate_error = smart_request._translate_error
 
 
@@ -45,14 +55,29 @@ def hide_root(url: str, path: str) -> None:
 
 
 def _scrub(value: Any) -> Any:
+    """`value` (bytes, str, or a tuple or list of them) without server paths."""
     if isinstance(value, str):
-        return _scrub(value.encode("utf-8")).decode("utf-8")
+        return _scrub(value.encode("utf-8")).decode("utf-8", "replace")
     if isinstance(value, bytes):
+        value = _CHROOT_URL.sub(b"", value)
         for url, path in _scrub_roots:
-            value = value.replace(url, b"").replace(path, b"")
+            value = value.replace(b"readonly+" + url, b"").replace(url, b"").replace(path, b"")
+        return value
+    if isinstance(value, tuple | list):
+        return type(value)(_scrub(item) for item in value)
     return value
 
 
 def scrub_paths(err: BaseException) -> tuple:
     """Breezy's error translation, with the server's root paths removed."""
-    return tuple(_scrub(item) for item in _original_translate_error(err))
+    return _scrub(tuple(_original_translate_error(err)))
+
+
+class ScrubbingRequestHandler(smart_request.SmartServerRequestHandler):
+    """Breezy's request dispatcher, whose failed replies never show server paths."""
+
+    def _run_handler_code(self, callable: Any, args: Any, kwargs: Any) -> None:
+        super()._run_handler_code(callable, args, kwargs)
+        response = self.response
+        if response is not None and not response.is_successful():
+            response.args = _scrub(response.args)

@@ -5,12 +5,19 @@ it; a branch of a big history would sit in the server's memory. Here a
 response up to `RESPONSE_BUFFER` bytes goes out with a Content-Length (one
 body, what most requests are), and anything larger is handed to the server
 through WSGI's `write` callable as Breezy produces it (chunked transfer).
+
+Requests refused before Breezy sees them get a short text (`plain_response`:
+401, 413, ...) or, when the client should read the refusal as a smart-protocol
+error, that error in the request's own protocol (`smart_failure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from breezy.bzr.smart import protocol
+from breezy.bzr.smart.request import FailedSmartServerResponse
 
 # Responses up to this size are sent with a Content-Length; larger ones are
 # streamed (chunked) as Breezy produces them.
@@ -74,3 +81,16 @@ def plain_response(
         ],
     )
     return [body]
+
+
+def smart_failure(head: bytes, args: tuple[bytes, ...]) -> bytes:
+    """A failed smart reply carrying `args`, in the protocol of the request `head` starts."""
+    out: list[bytes] = []
+    failure = FailedSmartServerResponse(args)
+    if head.startswith(protocol.MESSAGE_VERSION_THREE):
+        protocol.ProtocolThreeResponder(out.append).send_response(failure)
+    elif head.startswith(protocol.REQUEST_VERSION_TWO):
+        protocol.SmartServerRequestProtocolTwo(None, out.append)._send_response(failure)
+    else:
+        protocol.SmartServerRequestProtocolOne(None, out.append)._send_response(failure)
+    return b"".join(out)

@@ -1,9 +1,11 @@
-"""Which verb a smart request carries, and whether that verb only reads.
+"""Which verb a smart request carries, read from the start of its body.
 
 Every smart request is a POST to the same URL, so Apache cannot tell a pull
-from a push: the app reads the verb at the start of the body and asks Breezy's
-own registry how the verb is tagged. Anything not tagged `read`, and anything
-we cannot parse, counts as a write (and needs an authenticated user).
+from a push: the app reads the verb at the start of the body and decides from
+it who may send the request and how large it may be (`access`). The verb found
+here is the one Breezy dispatches: both take the first structure of a
+protocol-3 message (Breezy refuses any other part first) or the first line of
+a protocol-1 or -2 request; anything we cannot parse is None.
 """
 
 from __future__ import annotations
@@ -52,11 +54,16 @@ def request_verb(head: bytes) -> bytes | None:
         return None
 
 
-def is_read(verb: bytes | None) -> bool:
-    """True only for verbs Breezy tags `read`; unknown verbs count as writes."""
+def breezy_tag(verb: bytes | None) -> str | None:
+    """How Breezy's registry tags `verb` (`read`, `idem`, `semi`, ...), None if unknown.
+
+    The tags say whether a client may safely retry a request, not whether it
+    changes anything (`Repository.check_write_group` is tagged `read`): they
+    never decide access here, only which refusal a read-only tree answers.
+    """
     if verb is None:
-        return False
+        return None
     try:
-        return smart_request.request_handlers.get_info(verb) == "read"
+        return smart_request.request_handlers.get_info(verb)
     except KeyError:
-        return False
+        return None
