@@ -24,7 +24,7 @@ from pathlib import Path
 
 from trac_breezy import log
 from trac_breezy.admin import locks
-from trac_breezy.container import paths, settings
+from trac_breezy.container import paths
 
 # Within supervisord's stopwaitsecs (30) and compose's stop_grace_period (35),
 # with room for Apache's own graceful stop after it.
@@ -33,6 +33,10 @@ POLL_SECONDS = 0.25
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGWINCH)
 # Apache's graceful stop.
 GRACEFUL_STOP = signal.SIGWINCH
+# The validated BZR_ROOT, handed over by the entrypoint: the runner runs as
+# the servers' user and must not read the settings again (a *_FILE secret is
+# root's alone).
+BZR_ROOT_VARIABLE = "TRAC_BREEZY_RUNNER_BZR_ROOT"
 
 
 def apache_command() -> list[str]:
@@ -67,10 +71,10 @@ def run(command: Sequence[str], in_flight: Callable[[], int], seconds: float) ->
 
 
 def main() -> int:
-    root = settings.load(os.environ).bzr_root
+    root = Path(os.environ[BZR_ROOT_VARIABLE])
 
     def pushes_in_flight() -> int:
-        return sum(1 for _ in locks.held_by_this_host(Path(root)))
+        return sum(1 for _ in locks.held_by_this_host(root))
 
     return run(apache_command(), pushes_in_flight, DRAIN_SECONDS)
 

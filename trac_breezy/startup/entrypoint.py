@@ -36,7 +36,7 @@ from trac_breezy.admin import (
 from trac_breezy.container import identity, paths, settings
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
-from trac_breezy.startup import apache_config
+from trac_breezy.startup import apache_config, apache_runner
 
 EXIT_CONFIG = 2
 DEFAULT_COMMAND = "supervisord"
@@ -190,8 +190,9 @@ def prepare_volumes(loaded: Settings) -> None:
         repositories.configure(loaded)
 
 
-def exec_supervisord(args: list[str]) -> None:
+def exec_supervisord(loaded: Settings, args: list[str]) -> None:
     os.environ.update(paths.supervisor_environment())
+    os.environ[apache_runner.BZR_ROOT_VARIABLE] = str(loaded.bzr_root)
     os.execv(
         sys.executable,
         [
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StartupError, apache_config.ConfigError, AdminError, identity.RootRefused) as error:
         log(f"error: {error}")
         return EXIT_CONFIG
-    exec_supervisord(args[1:])
+    exec_supervisord(loaded, args[1:])
     return 0  # not reached
 
 
