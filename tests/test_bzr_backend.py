@@ -178,7 +178,7 @@ def test_browse_old_revision(repos: BzrRepository) -> None:
 def test_file_node_metadata(repos: BzrRepository) -> None:
     node = repos.get_node("src/b.py", "5")
     expected = "side first line\n" + A_PY + "line four\n"
-    assert isinstance(node.get_content(), io.BytesIO)
+    assert isinstance(node.get_content(), io.BufferedIOBase)  # a stream, read(n) by Trac
     assert node.get_content().read() == expected.encode()
     assert node.get_content_length() == len(expected)
     assert node.get_content_type() is None
@@ -526,7 +526,7 @@ def test_storage_errors_become_trac_errors(tmp_path: Path, monkeypatch: pytest.M
         raise storage.BzrStorageError("the disk is on fire")
 
     try:
-        monkeypatch.setattr(storage.BranchHandle, "file_text", broken)
+        monkeypatch.setattr(storage.BranchHandle, "open_file", broken)
         node = repos.get_node("f.txt")
         with pytest.raises(TracError, match="the disk is on fire") as caught:
             node.get_content()
@@ -790,7 +790,7 @@ def test_warm_requests_do_not_open_unchanged_branches(
     def no_open(*args: object, **kwargs: object) -> None:
         raise AssertionError("a branch was opened")
 
-    monkeypatch.setattr(storage.Branch, "open", no_open)
+    monkeypatch.setattr(storage.confinement, "open_branch", no_open)
     repos = open_repos(root)
     try:
         assert [(n.path, n.created_rev) for n in repos.get_node("/").get_entries()] == listing

@@ -38,7 +38,7 @@ from trac_breezy.trac_app.bzr.storage import (
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC).timestamp()
 HOUR = 3600.0
 FORMAT = "2a"
-STORAGE_MODULES = ("storage", "index", "caches")
+STORAGE_MODULES = ("storage", "confinement", "content", "index", "caches")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -184,7 +184,7 @@ def test_trees_and_files(handle: BranchHandle, branch: tuple[Path, dict[str, byt
     entry = handle.entry(tip, "b.txt")
     assert entry is not None and entry.kind == "file" and entry.revision == revids["2"]
     assert handle.entry(tip, "a.txt") is None
-    assert handle.file_text(tip, "b.txt") == b"one\ntwo\n"
+    assert handle.open_file(tip, "b.txt").read() == b"one\ntwo\n"
     assert handle.annotate(tip, "b.txt") == [revids["1"], revids["1"]]
     assert handle.last_changes(tip)[""] == revids["1.1.1"]  # newest change below the root
     assert set(handle.subtree(revids["1"], "")) == {"a.txt", "d", "d/x.txt"}

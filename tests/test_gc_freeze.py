@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 
@@ -85,3 +86,116 @@ def test_garbage_that_was_frozen_is_freed_at_the_next_refreeze() -> None:
 
     refreeze()
     assert alive() is None
+
+
+class Running:
+    """A request of `app` running in another thread until `finish()` (the
+    other app of the daemon, or a slow page) that holds a Cycle meanwhile."""
+
+    def __init__(self, app: FreezeHeapWhenWarm) -> None:
+        self.held: weakref.ref | None = None
+        self._started, self._finish = threading.Event(), threading.Event()
+
+        def slow(environ, start_response):
+            held = Cycle()
+            self.held = weakref.ref(held)
+            self._started.set()
+            self._finish.wait(10)
+            start_response("200 OK", [])
+            return [b"ok"]  # `held` is dropped here: garbage, in a cycle
+
+        app.app = slow
+        self._thread = threading.Thread(target=app, args=({}, lambda status, headers: None))
+        self._thread.start()
+        self._started.wait(10)
+
+    def finish(self) -> None:
+        self._finish.set()
+        self._thread.join(10)
+
+
+def warmed_up(requests: int, every: int = 1 << 20) -> FreezeHeapWhenWarm:
+    """A middleware that has served `requests` requests already."""
+    app = FreezeHeapWhenWarm(app_that_keeps([]), every=every, sweep_every=1 << 20)
+    for _ in range(requests):
+        app({}, lambda status, headers: None)
+    return app
+
+
+def test_objects_of_a_request_running_elsewhere_are_not_frozen() -> None:
+    """A refreeze waits while another request runs: what that request drops
+    is garbage a plain collection frees, not frozen garbage."""
+    other = Running(warmed_up(2))  # its request is its 3rd: no refreeze due then
+    kept: list[object] = []
+    app = FreezeHeapWhenWarm(app_that_keeps(kept))
+    app({}, lambda status, headers: None)  # request 1: due, but `other` runs
+    assert id(kept[0]) in {id(o) for o in gc.get_objects()}, "frozen while another request ran"
+
+    other.finish()
+    gc.collect()  # Trac's collection after its next request
+    assert other.held is not None and other.held() is None, "dropped but kept frozen"
+
+
+def test_a_refreeze_put_off_is_done_when_no_other_request_runs() -> None:
+    kept: list[object] = []
+    app = FreezeHeapWhenWarm(app_that_keeps(kept), every=1 << 20)
+    other = Running(warmed_up(2))
+    app({}, lambda status, headers: None)  # due, put off
+    other.finish()
+    app({}, lambda status, headers: None)  # request 2: quiet now
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(kept[0]) not in tracked and id(kept[1]) not in tracked
+
+
+def test_a_refreeze_put_off_is_forced_when_the_next_one_falls_due() -> None:
+    """Under unbroken load the heap is still frozen (at most one due point late)."""
+    kept: list[object] = []
+    app = FreezeHeapWhenWarm(app_that_keeps(kept), every=4)
+    other = Running(warmed_up(2))
+    try:
+        app({}, lambda status, headers: None)  # 1: due, put off
+        app({}, lambda status, headers: None)  # 2: due again: forced
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(kept[0]) not in tracked and id(kept[1]) not in tracked
+    finally:
+        other.finish()
+
+
+def test_a_streamed_response_runs_until_it_is_closed() -> None:
+    """A response the server iterates after the app returned still counts as
+    running (no refreeze meanwhile), and closing it closes the app's."""
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self):
+            yield b"chunk"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    streaming = FreezeHeapWhenWarm(lambda environ, start_response: Body())
+    response = streaming({}, lambda status, headers: None)
+    kept: list[object] = []
+    FreezeHeapWhenWarm(app_that_keeps(kept))({}, lambda status, headers: None)
+    assert id(kept[0]) in {id(o) for o in gc.get_objects()}, "frozen while a body streamed"
+
+    assert list(response) == [b"chunk"]
+    response.close()
+    assert closed == [True]
+    assert gc.get_freeze_count() > 0, "the put-off refreeze ran when the stream ended"
+
+
+def test_a_file_for_the_server_to_send_is_handed_on_as_it_is() -> None:
+    """Trac's send_file returns the server's wsgi.file_wrapper: left unwrapped,
+    so that mod_wsgi can still sendfile() it."""
+
+    class FileWrapper:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def __iter__(self):
+            yield self.data
+
+    sent = FileWrapper(b"attachment")
+    app = FreezeHeapWhenWarm(lambda environ, start_response: sent)
+    assert app({"wsgi.file_wrapper": FileWrapper}, lambda status, headers: None) is sent

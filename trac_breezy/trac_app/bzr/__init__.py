@@ -7,8 +7,13 @@ Storage layer (no Trac imports; raises ``storage.BzrStorageError``):
 
 - `storage`: one branch, opened read-only (`BranchHandle`), the branches
   below a folder, the changes between two trees, and the error type;
+- `confinement`: opening a branch only inside the repository's directory
+  (real paths; references and stacked-on branches too; never the network);
+- `content`: file content as a stream, never the whole file in memory;
 - `index`: the revision graph of a branch tip and of all branches;
 - `caches`: the bounded process-wide caches and the switch to clear them.
+- `collectable`: Breezy repositories made freeable (a Rust extension's
+  reference cycle the garbage collector cannot see).
 
 Connector layer (Trac's ``trac.versioncontrol.api``):
 

@@ -8,15 +8,21 @@ every thread and request.  Pure data over revision-ids; no Trac imports.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from vcsgraph.known_graph import KnownGraph
 
 from trac_breezy.trac_app.bzr.caches import LRU
 
 # The branch whose revision numbers a bare revno means, and which is the
 # first choice for a revision's home in a multi-branch repository.
 TRUNK = "trunk"
+
+
+def revisions(index: BranchIndex | MultiIndex) -> int:
+    """How many revisions an index covers: its weight in a cache."""
+    return len(index.order)
 
 
 class BranchIndex:
@@ -31,7 +37,6 @@ class BranchIndex:
         tip: bytes,
         nodes: Iterable[Any] = (),
         parent_map: dict[bytes, tuple[bytes, ...]] | None = None,
-        graph: Any = None,
     ) -> None:
         self.tip = tip
         self.order: list[bytes] = []  # oldest first, the reverse of `brz log -n0`
@@ -42,8 +47,6 @@ class BranchIndex:
         self.parents: dict[bytes, tuple[bytes, ...]] = {}
         self.children: dict[bytes, list[bytes]] = {}
         self.mainline: list[bytes] = []
-        self._graph = graph
-        self._graph_lock = threading.Lock()
         self._ancestry: LRU[bytes, tuple[bytes, ...]] = LRU(16)
         self._add_nodes(nodes)
         self._add_parents(parent_map or {})
@@ -86,8 +89,11 @@ class BranchIndex:
             return (self.order[i] for i in range(self.pos[revid], -1, -1))
         cached = self._ancestry.get(revid)
         if cached is None:
-            with self._graph_lock:
-                keys = tuple(node.key for node in self._graph.merge_sort(revid))
+            # A graph of this index's own parents, made for the call (~1.5 ms
+            # for 1,000 revisions) rather than kept: Breezy's KnownGraph is as
+            # big again as the whole index, in Rust memory, in each cached index.
+            graph = KnownGraph(self.parents)
+            keys = tuple(node.key for node in graph.merge_sort(revid))
             cached = self._ancestry.put(revid, keys)
         return cached
 

@@ -4,14 +4,23 @@ Why this exists: Trac's browser, diff, annotate and changeset pages read a
 repository through these two objects; they add Trac's view (kinds, revision
 strings, properties, the last change of a directory) to what a branch hands
 out (`storage`), and ask `history` for the revisions that changed a node.
+
+File content is handed to Trac as a stream (`BranchHandle.open_file`):
+Trac's browser reads ``max_preview_size`` bytes of it and its export 4 KB at
+a time, so a large file is never held whole for a preview or a download.
+A branch of a folder of branches that cannot be opened, or is refused
+because it leads outside the repository directory, shows as an empty
+directory whose ``bzr:error`` property says why; it is logged once per
+request in Trac's log.
 """
 
 from __future__ import annotations
 
 import io
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from trac.util.datefmt import utc
 from trac.versioncontrol.api import Changeset, Node
@@ -25,9 +34,20 @@ if TYPE_CHECKING:
     from trac_breezy.trac_app.bzr.repository import BzrRepository
 
 
+# Handles (one request each) whose error has been logged.
+_logged_errors: weakref.WeakSet[BranchHandle] = weakref.WeakSet()
+
+
 def revision_date(info: RevInfo) -> datetime:
     """When a revision was committed, in UTC as Trac wants it."""
     return datetime.fromtimestamp(info.timestamp, utc)
+
+
+def log_error_once(repos: BzrRepository, handle: BranchHandle) -> None:
+    """Put why a branch cannot be shown into Trac's log, once per request."""
+    if handle.error is not None and handle not in _logged_errors:
+        _logged_errors.add(handle)
+        repos.log.warning("Bazaar repository %s: %s", repos.reponame or "(default)", handle.error)
 
 
 @translates_storage_errors
@@ -52,6 +72,8 @@ class BzrNode(Node):
         self._created: bytes | None = None
         super().__init__(repos, trac_path(path), rev, kind)
         self.created_path = self.path
+        if handle is not None:
+            log_error_once(repos, handle)
 
     repos: BzrRepository
 
@@ -92,25 +114,29 @@ class BzrNode(Node):
 
     # content
 
-    def get_content(self) -> io.BytesIO | None:
+    def get_content(self) -> BinaryIO | None:
+        """A stream; Trac reads what it needs and closes it."""
         if not self.isfile:
             return None
-        return io.BytesIO(self._bytes())
-
-    def _bytes(self) -> bytes:
         handle, entry = self.handle, self.entry
         assert handle is not None and self.revid is not None and entry is not None
         if entry.kind == "symlink":
-            return f"link {entry.target or ''}".encode()
-        return handle.file_text(self.revid, self.inner)
+            return io.BytesIO(self._link_text())
+        return handle.open_file(self.revid, self.inner)
+
+    def _link_text(self) -> bytes:
+        """What a symlink shows as: its target, the way Subversion stores one."""
+        assert self.entry is not None
+        return f"link {self.entry.target or ''}".encode()
 
     def get_content_length(self) -> int | None:
+        """From the inventory: the file is not read."""
         if not self.isfile:
             return None
         assert self.entry is not None
-        if self.entry.kind == "file" and self.entry.size is not None:
-            return self.entry.size
-        return len(self._bytes())
+        if self.entry.kind == "symlink":
+            return len(self._link_text())
+        return self.entry.size
 
     def get_content_type(self) -> str | None:
         return None  # Trac guesses from the name and content
@@ -134,6 +160,8 @@ class BzrNode(Node):
                 props["bzr:symlink-target"] = self.entry.target or ""
         if self.handle is not None and not self.inner and self.repos.multi:
             props["bzr:branch"] = self.handle.relpath
+            if self.handle.error is not None:
+                props["bzr:error"] = self.handle.error
         return props
 
     # directories

@@ -7,11 +7,18 @@ paths, imports nothing from Trac, and can be used and tested without a Trac
 environment; the connector modules of this package build Trac's repository,
 node and changeset API on it.
 
+Branches are opened by `confinement`: only inside the directory of the
+Trac repository (real paths), references and stacked-on branches included,
+and never over the network.  File content is read as a stream (`content`).
+
 A failure is raised as :class:`BzrStorageError` (:class:`CannotOpenBranch`
-when a branch cannot be opened at all), its message naming the branch path
-as a user should see it; `trac_breezy.trac_app.bzr.errors` turns these into
-Trac's errors.  Change and node kinds are plain strings equal to Trac's own
-(``Changeset.ADD`` is ``"add"``, ``Node.FILE`` is ``"file"``).
+when a branch cannot be opened at all, or is refused), its message naming
+the branch path as a user should see it; `trac_breezy.trac_app.bzr.errors`
+turns these into Trac's errors.  In a folder of branches, a branch that
+cannot be opened does not fail the others: its handle records the error
+(`BranchHandle.error`) and shows as an empty branch.  Change and node kinds
+are plain strings equal to Trac's own (``Changeset.ADD`` is ``"add"``,
+``Node.FILE`` is ``"file"``).
 """
 
 from __future__ import annotations
@@ -22,15 +29,15 @@ import posixpath
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import breezy.bzr  # noqa: F401 - registers the Bazaar control-dir formats and probers
 from breezy import errors as bzr_errors
-from breezy.branch import Branch
 from breezy.revision import NULL_REVISION
 
+from trac_breezy.trac_app.bzr import collectable, confinement, content
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
-from trac_breezy.trac_app.bzr.index import BranchIndex, MultiIndex
+from trac_breezy.trac_app.bzr.index import BranchIndex, MultiIndex, revisions
 
 # Kinds of change and of node; the values are Trac's (Bazaar records no copies).
 ADD, COPY, DELETE, EDIT, MOVE = "add", "copy", "delete", "edit", "move"
@@ -42,6 +49,9 @@ _MAX_SCAN_DEPTH = 8
 _SETTLED_SECONDS = 2.0
 
 StatKey = tuple[int, int, int]
+# The tip file, then the files that say what a branch is (a reference?) and
+# where it is stacked: a change of any of them means "open the branch again".
+TipKey = tuple[StatKey, StatKey | None, StatKey | None]
 
 
 # -- Errors ------------------------------------------------------------------
@@ -133,15 +143,18 @@ def join_path(prefix: str, path: str) -> str:
 
 # -- Process-wide caches and their validation --------------------------------
 
-_index_cache: LRU[tuple[str, bytes], BranchIndex] = process_cache(64)
-_multi_cache: LRU[tuple[Any, ...], MultiIndex] = process_cache(16)
-_revinfo_cache: LRU[tuple[str, bytes], RevInfo] = process_cache(100_000)
-_changes_cache: LRU[tuple[str, bytes], tuple[Change, ...]] = process_cache(50_000)
-_lastchange_cache: LRU[tuple[str, bytes], dict[str, bytes]] = process_cache(256)
+# Bounded by weight too (caches.py): measured on a 1,000-revision branch, an
+# index takes ~500 B a revision, a multi-index ~170 B a revision, a change
+# ~220 B, a directory's last change ~160 B.
+_index_cache: LRU[tuple[str, bytes], BranchIndex] = process_cache(64, 50_000, revisions)
+_multi_cache: LRU[tuple[Any, ...], MultiIndex] = process_cache(16, 100_000, revisions)
+_revinfo_cache: LRU[tuple[str, bytes], RevInfo] = process_cache(100_000)  # ~720 B each
+_changes_cache: LRU[tuple[str, bytes], tuple[Change, ...]] = process_cache(50_000, 200_000)
+_lastchange_cache: LRU[tuple[str, bytes], dict[str, bytes]] = process_cache(256, 100_000)
 _fileinfo_cache: LRU[tuple[str, bytes, bytes], tuple[str, bytes | None, str]] = process_cache(
     50_000
 )
-_tip_cache: LRU[str, tuple[StatKey, bytes, str]] = process_cache(4096)
+_tip_cache: LRU[str, tuple[TipKey, bytes, str]] = process_cache(4096)
 _tags_cache: LRU[str, tuple[StatKey, dict[bytes, list[str]]]] = process_cache(4096)
 
 
@@ -158,13 +171,25 @@ def _stat_key(path: str, name: str = "last-revision") -> StatKey | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _tip_key(path: str) -> TipKey | None:
+    """What changes when a branch's tip, format or stacking changes."""
+    tip = _stat_key(path)
+    if tip is None:
+        return None
+    return tip, _stat_key(path, "format"), _stat_key(path, "branch.conf")
+
+
 def _settled(stat: StatKey | None) -> bool:
     """Can a cache keyed by this stat data be trusted?"""
     return stat is not None and stat[1] / 1e9 < time.time() - _SETTLED_SECONDS
 
 
 def find_branches(root: str) -> list[str]:
-    """Relative paths of the Bazaar branches below `root`, sorted."""
+    """Relative paths of the Bazaar branches below `root`, sorted.
+
+    Symlinked directories are not entered (`os.walk` does not follow them);
+    a branch whose ``.bzr`` leads elsewhere is listed and refused when opened.
+    """
     found = []
     base_depth = root.rstrip(os.sep).count(os.sep)
     for dirpath, dirnames, _files in os.walk(root):
@@ -183,17 +208,32 @@ def find_branches(root: str) -> list[str]:
 # -- One branch, read-locked for the lifetime of a repository object ---------
 
 
+def repository_dir(path: str, relpath: str) -> str:
+    """The ``dir`` of the Trac repository a branch at `path` belongs to.
+
+    `relpath` is the branch's path in a folder of branches ('' for a branch
+    that is the repository itself), so the folder is `path` without it.
+    """
+    if not relpath:
+        return path
+    return path[: len(path) - len(relpath)].rstrip(os.sep) or os.sep
+
+
 class BranchHandle:
     """One Bazaar branch of a Trac repository.
 
     The branch is opened and read-locked lazily, at most once per repository
     object (that is, per request); its tip is read once so the whole request
-    sees one consistent state.
+    sees one consistent state.  It is opened only inside the repository's
+    directory (`confinement`).  A branch of a folder of branches (`relpath`
+    not '') that cannot be opened shows as an empty branch with `error` set,
+    so the other branches still work; a lone branch raises.
     """
 
     def __init__(self, path: str, relpath: str) -> None:
         self.path = path
         self.relpath = relpath
+        self.error: str | None = None  # why the branch cannot be shown
         self._branch: Any = None
         self._tip: bytes | None = None
         self._repo_key: str | None = None
@@ -205,13 +245,17 @@ class BranchHandle:
 
     @property
     def branch(self) -> Any:
+        if self.error is not None:
+            raise CannotOpenBranch(self.error)
         if self._branch is None:
             self._open()
         return self._branch
 
     def _open(self) -> None:
         try:
-            branch = Branch.open(self.path)
+            branch = confinement.open_branch(self.path, repository_dir(self.path, self.relpath))
+        except confinement.Refused as e:
+            raise CannotOpenBranch(f'The Bazaar branch at "{self.path}" is not shown: {e}') from e
         except bzr_errors.NotBranchError as e:
             raise CannotOpenBranch(
                 f'"{self.path}" is not a Bazaar branch (missing or unreadable)'
@@ -220,6 +264,7 @@ class BranchHandle:
             raise CannotOpenBranch(
                 f'Cannot open the Bazaar branch at "{self.path}": {describe(e)}'
             ) from e
+        collectable.make_collectable(branch.repository)  # else never freed (see there)
         with _reading(self.path):
             branch.lock_read()
             try:
@@ -234,7 +279,7 @@ class BranchHandle:
         # is read here; a push finishing in between leaves a tip whose
         # revisions are not visible yet, so look once more.  The tip file is
         # stat'ed first: a cache entry may be older than its key, never newer.
-        stat = _stat_key(self.path)
+        stat = _tip_key(self.path)
         tip = branch.last_revision()
         repository = branch.repository
         if tip != NULL_REVISION and not repository.has_revision(tip):
@@ -253,14 +298,24 @@ class BranchHandle:
     def _state(self) -> tuple[bytes, str]:
         """(tip, repository key), from the cache if the tip file did not change."""
         if self._tip is None or self._repo_key is None:
-            stat = _stat_key(self.path)
-            cached = _tip_cache.get(self.path) if _settled(stat) else None
+            stat = _tip_key(self.path)
+            cached = _tip_cache.get(self.path) if stat and _settled(stat[0]) else None
             if cached is not None and cached[0] == stat:
                 self._tip, self._repo_key = cached[1], cached[2]
             else:
-                self.branch  # noqa: B018 - opening reads the tip
+                self._open_or_set_error()
         assert self._tip is not None and self._repo_key is not None
         return self._tip, self._repo_key
+
+    def _open_or_set_error(self) -> None:
+        """Open the branch (which reads the tip); in a folder of branches, record a failure."""
+        try:
+            self.branch  # noqa: B018
+        except BzrStorageError as e:
+            if not self.relpath:
+                raise
+            self.error = str(e)
+            self._tip, self._repo_key = NULL_REVISION, f"error:{self.path}"
 
     @property
     def tip(self) -> bytes:
@@ -277,7 +332,7 @@ class BranchHandle:
 
     def close(self) -> None:
         branch, self._branch = self._branch, None
-        self._tip = self._repo_key = self._index = self._tags = None
+        self._tip = self._repo_key = self._index = self._tags = self.error = None
         self._trees.clear()
         if branch is not None:
             with contextlib.suppress(Exception):
@@ -303,7 +358,7 @@ class BranchHandle:
         graph = repository.get_known_graph_ancestry([tip])
         nodes = graph.merge_sort(tip)
         parent_map = repository.get_parent_map([node.key for node in nodes])
-        return BranchIndex(tip, nodes, parent_map, graph)
+        return BranchIndex(tip, nodes, parent_map)
 
     def revinfos(self, revids: Iterable[bytes]) -> dict[bytes, RevInfo]:
         """Revision metadata, from the process cache or the repository."""
@@ -337,6 +392,8 @@ class BranchHandle:
 
     def tags(self) -> dict[bytes, list[str]]:
         """Tag names by revision-id, without opening the branch if unchanged."""
+        if self._tags is None and self.tip == NULL_REVISION:
+            self._tags = {}  # an empty branch, or one that cannot be opened
         if self._tags is None:
             stat = _stat_key(self.path, "tags")
             cached = _tags_cache.get(self.path) if _settled(stat) else None
@@ -398,9 +455,12 @@ class BranchHandle:
                             pending.append(rel)
         return result
 
-    def file_text(self, revid: bytes, relpath: str) -> bytes:
+    def open_file(self, revid: bytes, relpath: str) -> BinaryIO:
+        """The content of a file as a read-only stream (see `content`)."""
+        tree = self.tree(revid)
         with _reading(self.path):
-            return self.tree(revid).get_file_text(relpath)
+            key = (tree.path2id(relpath), tree.get_file_revision(relpath))
+            return content.open_text(self.repository, key)
 
     def file_sha1(self, revid: bytes, relpath: str) -> str:
         with _reading(self.path):

@@ -1,0 +1,138 @@
+"""Open a branch without leaving the directory of its Trac repository.
+
+Why this exists: a Bazaar branch can lead elsewhere.  A branch reference
+(``.bzr/branch/location``) names another branch by URL, a stacked branch
+(``stacked_on_location`` in ``.bzr/branch/branch.conf``) reads revisions
+from another branch's repository, and a symlink can put ``.bzr`` anywhere.
+Anyone who may push can write those files with plain ``mkdir``/``put``
+requests, so Breezy's ``Branch.open``, which follows all of them, would
+let a pusher make an anonymous page view connect to any host (SSRF) or show
+files from anywhere on the server's disk.
+
+The rule: every branch and repository is opened at its real location
+(`os.path.realpath`), which must be inside `root`, the ``dir`` of the Trac
+repository (the branch itself, or the folder of branches).  References and
+stacked-on locations are followed only to ``file:`` URLs inside `root`, at
+most `MAX_HOPS` of them; any other URL is refused before a transport
+exists, so nothing is ever connected to.  The one place outside `root` a
+repository may be is the *shared repository of a directory containing
+root* (what Breezy finds by walking up from a branch that has no repository
+of its own, as in ``code=code/trunk``): the administrator's layout, not
+something a branch names.
+
+Breezy's own `breezy.url_policy_open.BranchOpener` checks references first
+and then opens the branch afresh, which follows a reference written in
+between; here the branch format read once decides, and fallbacks are
+opened by this module, not by Breezy.  No Trac imports.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from breezy import errors as bzr_errors
+from breezy import urlutils
+from breezy.branch import UnstackableBranchFormat
+from breezy.bzr import BzrProber
+from breezy.bzr.branch import BranchReferenceFormat
+from breezy.controldir import ControlDir
+from breezy.transport import get_transport_from_path
+
+# References and stacked-on branches followed from one branch, at most.
+MAX_HOPS = 8
+
+
+class Refused(Exception):
+    """A branch leads outside its repository directory; the message says how."""
+
+
+def inside(path: str, root: str) -> bool:
+    """Is the real path `path` the real directory `root` or below it?"""
+    return os.path.commonpath([path, root]) == root
+
+
+def open_branch(path: str, root: str) -> Any:
+    """The branch at `path`, with its repository and fallbacks, all inside `root`.
+
+    :raise Refused: if anything it needs is outside `root` (real paths).
+    :raise breezy.errors.BzrError: (e.g. NotBranchError) as Breezy raises it.
+    """
+    return _open(path, os.path.realpath(root), hops=0)
+
+
+def _open(path: str, root: str, hops: int) -> Any:
+    """`open_branch`, `hops` references or stackings away from the branch asked for.
+
+    The branch format is read once and decides: a reference is followed
+    here, and a branch is opened without its fallbacks, which are then
+    opened here, so nothing Breezy would follow on its own is left.
+    """
+    if hops > MAX_HOPS:
+        raise Refused(f"it leads through more than {MAX_HOPS} references or stacked branches")
+    real = _real_place(path, root)
+    controldir = ControlDir.open_from_transport(get_transport_from_path(real), probers=[BzrProber])
+    branch_format = controldir.find_branch_format()
+    if isinstance(branch_format, BranchReferenceFormat):
+        target = branch_format.get_reference(controldir)
+        return _open(_local_target(target, root, "is a reference to"), root, hops + 1)
+    repository = controldir.find_repository()
+    _check_repository(repository, root)
+    branch = branch_format.open(
+        controldir, _found=True, ignore_fallbacks=True, found_repository=repository
+    )
+    stacked_on = _stacked_on(branch)
+    if stacked_on is not None:
+        fallback = _open(_local_target(stacked_on, root, "is stacked on"), root, hops + 1)
+        if fallback.repository.has_same_location(branch.repository):
+            raise bzr_errors.UnstackableLocationError(branch.user_url, stacked_on)
+        branch.repository.add_fallback_repository(fallback.repository)
+    return branch
+
+
+def _real_place(path: str, root: str) -> str:
+    """The real location of the branch at `path`, checked with its control directory."""
+    real = os.path.realpath(path)
+    control = os.path.realpath(os.path.join(real, ".bzr", "branch"))
+    for place in (real, control):
+        if not inside(place, root):
+            raise Refused(f'it is really at "{place}", outside "{root}"')
+    return real
+
+
+def _local_target(url: str, root: str, relation: str) -> str:
+    """The local path a reference or stacked-on `url` names, if it stays inside `root`."""
+    path = None
+    if url.startswith("file://"):
+        try:
+            path = urlutils.local_path_from_url(url)
+        except urlutils.InvalidURL:
+            path = None
+    if path is None or not inside(os.path.realpath(path), root):
+        raise Refused(f'it {relation} "{url}", which is not inside "{root}"; not followed')
+    return path
+
+
+def _stacked_on(branch: Any) -> str | None:
+    """The URL a branch is stacked on, joined to its location; None if not stacked."""
+    try:
+        url = branch.get_stacked_on_url()
+    except (
+        bzr_errors.NotStacked,
+        UnstackableBranchFormat,
+        bzr_errors.UnstackableRepositoryFormat,
+    ):
+        return None
+    return urlutils.join(branch.base, url)
+
+
+def _check_repository(repository: Any, root: str) -> None:
+    """Refuse a repository outside `root`, but for a shared one of a folder holding root."""
+    folder = os.path.realpath(repository.user_transport.local_abspath("."))
+    control = os.path.realpath(repository.control_transport.local_abspath("."))
+    if inside(folder, root) and inside(control, root):
+        return
+    holds_root = inside(root, folder) and control == os.path.join(folder, ".bzr", "repository")
+    if holds_root and repository.is_shared():
+        return
+    raise Refused(f'its repository is at "{control}", outside "{root}"')
