@@ -56,3 +56,12 @@ def test_only_errors_that_waiting_cannot_cure_are_permanent():
     assert postgres.is_permanent('FATAL: database "trac" does not exist')
     assert not postgres.is_permanent("FATAL: the database system is starting up")
     assert not postgres.is_permanent('could not translate host name "postgres" to address')
+
+
+def test_password_file_where_no_entrypoint_made_the_run_directory(tmp_path, monkeypatch):
+    """`docker compose run ... trac-breezy-restore` starts no entrypoint."""
+    monkeypatch.setattr(postgres, "PGPASS_FILE", tmp_path / "server" / "pgpass")
+    postgres.write_pgpass(
+        values(TRAC_DATABASE_URL="postgres://trac@db/trac", TRAC_DATABASE_PASSWORD="pw")
+    )
+    assert (tmp_path / "server" / "pgpass").read_text() == "db:5432:*:trac:pw\n"

@@ -58,6 +58,9 @@ def write_pgpass(settings: Settings) -> None:
     parts = urlsplit(url)
     fields = [parts.hostname or "*", str(parts.port or 5432), "*", parts.username or "*", password]
     line = ":".join(field.replace("\\", "\\\\").replace(":", "\\:") for field in fields)
+    # `docker compose run` (a restore) starts no entrypoint: nobody made the
+    # servers' run directory yet.
+    PGPASS_FILE.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     partial = PGPASS_FILE.with_name(f".{PGPASS_FILE.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     partial.touch(mode=0o600)
