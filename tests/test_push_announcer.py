@@ -58,8 +58,9 @@ def new_trac_env(path: Path):
 
 
 def test_trac_repositories_that_show_a_branch(tmp_path):
-    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - registers the bzr connector
     from trac.versioncontrol.api import DbRepositoryProvider
+
+    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - registers the bzr connector
 
     trac_parent, bzr = tmp_path / "trac", tmp_path / "bzr"
     (bzr / "repo" / "trunk").mkdir(parents=True)
@@ -79,10 +80,11 @@ def test_trac_repositories_that_show_a_branch(tmp_path):
 
 
 def test_push_announces_revisions_to_trac(tmp_path, listeners):
-    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - registers the bzr connector (the image uses the entry point)
     from trac.env import Environment
     from trac.ticket.model import Ticket
     from trac.versioncontrol.api import DbRepositoryProvider
+
+    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - registers the bzr connector (the image uses the entry point)
 
     on_tip_change(push_announcer.announce)  # as bzr.wsgi does
     root, trac_parent = tmp_path / "bzr", tmp_path / "trac"
