@@ -42,7 +42,8 @@ FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        apache2-bin apache2-utils libaprutil1-dbd-sqlite3 libpq5 libpython3.13 media-types \
+        apache2-bin apache2-utils libapache2-mod-qos libaprutil1-dbd-sqlite3 libpq5 \
+        libpython3.13 media-types \
         postgresql-client \
         python3.13 \
     && rm -rf /var/lib/apt/lists/*

@@ -3,6 +3,7 @@ tests; a smart server without Apache and an isolated Breezy for the unit tests."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -35,19 +36,32 @@ def new_stack(image: str, name: str, **env: str) -> Stack:
     return stack
 
 
+@contextlib.contextmanager
+def running_stack(image: str, name: str, **env: str) -> Iterator[Stack]:
+    """compose.yaml up with `env` on fresh volumes; down, volumes and all, afterwards."""
+    stack = new_stack(image, name, **env)
+    try:
+        seconds = stack.up()
+        print(f"{name}: healthy {seconds:.1f} s after `up`")
+        yield stack
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", check=False)
+
+
+# The main stack's settings: writes open, two projects, the admin user.
+MAIN_STACK_ENV = {
+    "ADMIN_USER": ADMIN[0],
+    "ADMIN_PASSWORD": ADMIN[1],
+    "TRAC_PROJECTS": "delta,epsilon",
+}
+
+
 @pytest.fixture(scope="module")
 def stack(image: str) -> Iterator[Stack]:
     """compose.yaml up with writes open, on fresh volumes; removed afterwards."""
     assert compose_command()
-    stack = new_stack(
-        image, "main", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1], TRAC_PROJECTS="delta,epsilon"
-    )
-    try:
-        seconds = stack.up()
-        print(f"healthy {seconds:.1f} s after `up`")
+    with running_stack(image, "main", **MAIN_STACK_ENV) as stack:
         yield stack
-    finally:
-        stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
 @pytest.fixture

@@ -142,3 +142,17 @@ def test_pushed_files_are_inert_and_trac_pages_get_the_usual_headers():
     assert "ForceType text/plain" in directory
     trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
     assert 'Header setifempty X-Frame-Options "SAMEORIGIN"' in trac_block
+
+
+def test_failed_logins_are_limited_per_address_unless_turned_off():
+    conf = render({})
+    assert "LoadModule qos_module" in conf
+    # Only a 401 to a request that sent credentials counts: a prompt is no failure.
+    assert 'SetEnvIf Authorization "." TB_CREDENTIALS_SENT' in conf
+    assert "QS_SetEnvIf TB_CREDENTIALS_SENT TB_REFUSED TB_LOGIN_FAILED=1" in conf
+    assert "QS_ClientEventLimitCount 10 300 TB_LOGIN_FAILED" in conf
+    assert 'ErrorDocument 429 "too many failed logins from your address: try again in 5 ' in conf
+    tuned = render({"LOGIN_FAILURE_LIMIT": "3", "LOGIN_LOCKOUT_SECONDS": "3600"})
+    assert "QS_ClientEventLimitCount 3 3600 TB_LOGIN_FAILED" in tuned
+    off = render({"LOGIN_FAILURE_LIMIT": "0"})
+    assert "qos" not in off.lower() and "TB_LOGIN_FAILED" not in off

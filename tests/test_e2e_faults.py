@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import new_stack
+from conftest import running_stack
 from stack import ADMIN, Brz, Stack, write_credentials
 
 pytestmark = pytest.mark.e2e
@@ -37,12 +37,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 @pytest.fixture(scope="module")
 def faulty(image: str) -> Iterator[Stack]:
     """A stack of its own: these tests kill and stop it."""
-    stack = new_stack(image, "faults", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1])
-    try:
-        stack.up()
+    with running_stack(image, "faults", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1]) as stack:
         yield stack
-    finally:
-        stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
 @pytest.fixture

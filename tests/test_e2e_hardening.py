@@ -18,10 +18,27 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from conftest import MAIN_STACK_ENV, running_stack
 from stack import ADMIN, Stack
 
 pytestmark = pytest.mark.e2e
 WWW_DATA = "www-data"
+# The timing test makes 50 failed logins from the test's address; the lockout
+# test makes its own from inside the container (another client address).
+LOGIN_FAILURE_LIMIT = 100
+LOCKOUT_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def stack(image: str) -> Iterator[Stack]:
+    """The main stack's settings, with a login limit these tests can reach and outwait."""
+    env = {
+        **MAIN_STACK_ENV,
+        "LOGIN_FAILURE_LIMIT": str(LOGIN_FAILURE_LIMIT),
+        "LOGIN_LOCKOUT_SECONDS": str(LOCKOUT_SECONDS),
+    }
+    with running_stack(image, "hardening", **env) as stack:
+        yield stack
 
 
 def as_server(stack: Stack, script: str, check: bool = True):
@@ -176,3 +193,65 @@ def test_a_wrong_password_costs_the_same_whether_the_user_exists(stack: Stack):
     known = seconds_to_refuse(stack, ADMIN[0], "not the password")
     unknown = seconds_to_refuse(stack, "no-such-user", "not the password")
     assert unknown > 0.6 * known, (known, unknown)
+
+
+# -- password guessing ----------------------------------------------------------------------
+
+# Run inside the container: logins from 127.0.0.1, another client address
+# than the tests'. Prints the status of each request, one per line.
+_LOGINS = """
+import base64, sys, urllib.error, urllib.request
+def status(path, password, data=None):
+    auth = base64.b64encode(f"admin:{password}".encode()).decode()
+    request = urllib.request.Request("http://127.0.0.1:8080" + path, data=data,
+                                     headers={"Authorization": "Basic " + auth})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+for password, path, data in (
+    [("guess", "/trac/delta/login", None)] * int(sys.argv[1])
+    + [("guess", "/bzr/.bzr/smart", b"bzr request 2\\nhello\\n")] * int(sys.argv[2])
+    + [(sys.argv[3], "/trac/delta/login", None)]
+):
+    code, text = status(path, password, data)
+    print(f"{code} {text}".strip().replace("\\n", " "))
+"""
+
+
+def logins_from_inside(stack: Stack, trac: int, bzr: int) -> list[str]:
+    """`trac` + `bzr` wrong passwords, then the right one, from 127.0.0.1."""
+    ran = stack.exec("python", "-c", _LOGINS, str(trac), str(bzr), ADMIN[1])
+    return ran.stdout.splitlines()
+
+
+def test_password_guessing_locks_the_guessing_address_out(stack: Stack):
+    """Nothing slowed password guessing: an address could try passwords as fast
+    as bcrypt allowed, on Trac's login and on the smart server alike."""
+    half = LOGIN_FAILURE_LIMIT // 2
+    statuses = logins_from_inside(stack, half, LOGIN_FAILURE_LIMIT - half)
+    # Every guess up to the limit is refused as wrong; then even the right
+    # password from that address is refused, with a text that says why.
+    assert all(line.startswith("401") for line in statuses[:-1]), statuses
+    locked = statuses[-1]
+    assert locked.startswith("429") and "too many failed logins" in locked, locked
+    # Other addresses (the tests') are not locked out, and a password prompt
+    # without credentials never counts as a failure.
+    assert stack.request("GET", "/trac/delta/login") == 401
+    assert login_status(stack, *ADMIN) == 200
+    # After the lockout period the address is let in again.
+    time.sleep(LOCKOUT_SECONDS + 2)
+    assert logins_from_inside(stack, 0, 0) == ["200"]
+
+
+def login_status(stack: Stack, user: str, password: str) -> int:
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(
+        stack.url("/trac/delta/login"), headers={"Authorization": f"Basic {credentials}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import load
 import pytest
-from conftest import new_stack
+from conftest import running_stack
 from stack import ADMIN, Stack
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +25,10 @@ LOAD_SECONDS = 120
 
 @pytest.fixture(scope="module")
 def loaded_stack(image: str) -> Iterator[Stack]:
-    stack = new_stack(image, "load", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1], **load.STACK_ENV)
-    try:
-        stack.up()
+    with running_stack(
+        image, "load", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1], **load.STACK_ENV
+    ) as stack:
         yield stack
-    finally:
-        stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
 def test_mixed_load_holds(loaded_stack: Stack, tmp_path: Path):

@@ -402,6 +402,25 @@ class Settings:
         "as it runs, so this times `BZR_WSGI_PROCESSES` is how many run at once.",
         convert=int,
     )
+    login_failure_limit: int = setting(
+        "10",
+        integer(0, 100000),
+        "mod_qos: `QS_ClientEventLimitCount`",
+        "Failed logins (credentials sent and refused, on Bazaar or Trac) one client address "
+        "may make within `LOGIN_LOCKOUT_SECONDS`; past it, every request from that address "
+        "gets 429 until the period has passed. A password prompt without credentials does "
+        "not count. `0`: no limit. Behind a reverse proxy all clients share its address: "
+        "limit there, and set `0` here.",
+        convert=int,
+    )
+    login_lockout_seconds: int = setting(
+        "300",
+        integer(10, 86400),
+        "mod_qos: `QS_ClientEventLimitCount`",
+        "The period over which failed logins are counted, and how long an address that made "
+        "too many is refused.",
+        convert=int,
+    )
     listen_port: int = setting(
         "8080",
         integer(1024, 65535),
