@@ -33,6 +33,9 @@ def test_default_config_routes_both_apps():
     assert "WSGIImportScript /usr/share/trac-breezy/wsgi/bzr.wsgi process-group=bzr " in conf
     assert "RequestReadTimeout handshake=0 header=10-20,MinRate=500 body=10,MinRate=500" in conf
     assert "\nTimeout 60\n" in conf and "queue-timeout=30" in conf
+    # The restart safety net waits for a push longer than the socket timeout allows.
+    assert "maximum-requests=20000 graceful-timeout=30" in conf
+    assert "socket-timeout=300 shutdown-timeout=20 maximum-requests=5000 graceful-timeout=900" in conf
     assert "python-eggs=/run/trac-breezy/server/egg-cache" in conf
     assert "WSGIApplicationGroup %{GLOBAL}" in conf
     assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf
