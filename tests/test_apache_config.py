@@ -35,7 +35,7 @@ def test_default_config_routes_both_apps():
     assert "\nTimeout 60\n" in conf and "queue-timeout=30" in conf
     # The restart safety net waits for a push longer than the socket timeout allows.
     assert "maximum-requests=20000 graceful-timeout=30" in conf
-    assert "socket-timeout=300 shutdown-timeout=20 maximum-requests=5000 graceful-timeout=900" in conf
+    assert "shutdown-timeout=20 maximum-requests=5000 graceful-timeout=900" in conf
     assert "python-eggs=/run/trac-breezy/server/egg-cache" in conf
     assert "WSGIApplicationGroup %{GLOBAL}" in conf
     assert 'SetEnv trac.env_parent_dir "/var/lib/trac"' in conf
@@ -159,3 +159,12 @@ def test_failed_logins_are_limited_per_address_unless_turned_off():
     assert "QS_ClientEventLimitCount 3 3600 TB_LOGIN_FAILED" in tuned
     off = render({"LOGIN_FAILURE_LIMIT": "0"})
     assert "qos" not in off.lower() and "TB_LOGIN_FAILED" not in off
+
+
+def test_smart_responses_leave_in_large_chunks_and_plain_files_unbuffered():
+    conf = render({})
+    wsgi_dir = conf.split("<Directory /usr/share/trac-breezy/wsgi>", 1)[1].split("</Directory>")[0]
+    files = wsgi_dir.split('<Files "bzr.wsgi">', 1)[1].split("</Files>")[0]
+    assert "SetOutputFilter BUFFER" in files and "BufferSize 262144" in files
+    assert conf.count("SetOutputFilter BUFFER") == 1
+    assert "WSGIChunkedRequest On" in conf.split("<Location /bzr/>", 1)[1].split("</Location>")[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -22,9 +23,14 @@ from stack import ROOT, Brz, smart_request
 
 from trac_breezy.setenv import READ_ONLY, READ_WRITE, REALM, SmartServerEnviron
 from trac_breezy.smart_server import overrides
+from trac_breezy.smart_server.access import ANONYMOUS_BODY_LIMIT
 from trac_breezy.smart_server.app import SmartApp, app_for, application
 from trac_breezy.smart_server.overrides import INSERT_QUEUE_CHUNKS, BoundedInsertQueue
-from trac_breezy.smart_server.responses import RESPONSE_BUFFER, ResponseWriter
+from trac_breezy.smart_server.responses import (
+    CHUNKED_REQUESTS_HEADER,
+    RESPONSE_BUFFER,
+    ResponseWriter,
+)
 
 IMPORT_ALL = """
 import importlib, pkgutil, sys
@@ -92,14 +98,18 @@ def test_response_writer_streams_a_large_response_as_it_is_produced():
     assert "Content-Length" not in sent.headers
 
 
-def serve(app: SmartApp, request: bytes, start_response: Recorder) -> list[bytes]:
+def serve(
+    app: SmartApp, request: bytes, start_response: Recorder, chunked: bool = False
+) -> list[bytes]:
+    """`request` as mod_wsgi hands it over: with its length, or chunked (none)."""
     environ = {
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "/bzr/.bzr/smart",
         "PATH_INFO": "",
-        "CONTENT_LENGTH": str(len(request)),
         "wsgi.input": io.BytesIO(request),
     }
+    if not chunked:
+        environ["CONTENT_LENGTH"] = str(len(request))
     return list(app(environ, start_response))
 
 
@@ -175,6 +185,34 @@ def test_an_invalid_content_length_is_a_bad_request(app):
     }
     assert app(environ, sent) == [b"invalid Content-Length\n"]
     assert sent.status == "400 Bad Request"
+
+
+# -- request bodies sent chunked (no Content-Length) ---------------------------------
+
+
+def test_a_body_without_a_length_is_read_to_its_end(app, tmp_path):
+    """With WSGIChunkedRequest On, mod_wsgi passes a chunked body with no
+    CONTENT_LENGTH: it was once taken as empty."""
+    (tmp_path / "small").write_bytes(b"tiny content")
+    sent = Recorder()
+    body = b"".join(serve(app, smart_request(b"get", b"small"), sent, chunked=True))
+    assert smart_reply(body) == (b"S", (b"ok",), b"tiny content")
+    # Every smart reply tells the client plugin it may stream its requests.
+    assert sent.headers[CHUNKED_REQUESTS_HEADER] == "accepted"
+
+
+def test_a_capped_body_without_a_length_is_read_no_further_than_its_cap(app):
+    blob = b"x" * (4 * ANONYMOUS_BODY_LIMIT)  # a body part after the arguments
+    request = smart_request(b"get", b"small")[:-1] + b"b" + struct.pack("!L", len(blob)) + blob
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/bzr/.bzr/smart",
+        "wsgi.input": io.BytesIO(request),
+    }
+    sent = Recorder()
+    answer = b"".join(app(environ, sent))
+    assert sent.status.startswith("413") and b"anonymous" in answer
+    assert environ["wsgi.input"].tell() <= ANONYMOUS_BODY_LIMIT + 1
 
 
 # -- the insert queue of a push is bounded -----------------------------------------------

@@ -14,6 +14,7 @@ tree) or the writable one (authenticated users of a writable tree).
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterable
@@ -64,10 +65,19 @@ def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
     return "".join(urlutils.escape(s) + "/" for s in segments)
 
 
+# The length of a body sent without a Content-Length: chunked, which mod_wsgi
+# passes on with `WSGIChunkedRequest On` (the project's client plugin streams
+# a push that way). Such a body is read to its end.
+UNTIL_END = -1
+
+
 def content_length(environ: dict[str, Any]) -> int | None:
-    """The request body's length (0 if none), or None if the header is invalid."""
+    """The request body's length, UNTIL_END without one, or None if the header is invalid."""
+    raw = environ.get("CONTENT_LENGTH")
+    if not raw:
+        return UNTIL_END
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(raw)
     except ValueError:
         return None
     return length if length >= 0 else None
@@ -138,9 +148,16 @@ class SmartApp:
         if length is None:
             return plain_response(start_response, "400 Bad Request", "invalid Content-Length\n")
         body = environ["wsgi.input"]
-        head = read_exactly(body, min(length, HEAD_BYTES))
+        head = read_exactly(body, HEAD_BYTES if length == UNTIL_END else min(length, HEAD_BYTES))
         anonymous = not environ.get("REMOTE_USER")
-        refused = self._refusal(request_verb(head), anonymous, head, length, start_response)
+        verb = request_verb(head)
+        limit = access.body_limit(verb, anonymous)
+        if length == UNTIL_END and limit is not None:
+            # A capped body sent chunked is read here, one byte past its cap at
+            # most, so that its size is known before Breezy sees any of it.
+            rest = read_exactly(body, max(0, limit + 1 - len(head)))
+            body, length = io.BytesIO(rest), len(head) + len(rest)
+        refused = self._refusal(verb, anonymous, head, length, start_response)
         if refused is not None:
             return refused
         transport = self.anonymous_transport if anonymous else self.user_transport
@@ -150,7 +167,8 @@ class SmartApp:
             ending_abandoned_inserts(),
             reads.whole_bodies(whole_bodies),
         ):
-            return self._serve(transport, relpath, head, body, length - len(head), start_response)
+            remaining = UNTIL_END if length == UNTIL_END else length - len(head)
+            return self._serve(transport, relpath, head, body, remaining, start_response)
 
     def _refusal(
         self,
@@ -172,7 +190,7 @@ class SmartApp:
         if why is access.Refusal.READ_ONLY:
             return complete_reply(start_response, smart_failure(head, (b"ReadOnlyError",)))
         limit = access.body_limit(verb, anonymous)
-        if limit is not None and length > limit:
+        if limit is not None and length > limit:  # never UNTIL_END here: read to its cap
             return plain_response(
                 start_response, "413 Request Entity Too Large", access.too_large(limit, anonymous)
             )
@@ -187,16 +205,22 @@ class SmartApp:
         remaining: int,
         start_response: StartResponse,
     ) -> list[bytes]:
-        """Feed the request to Breezy's protocol in chunks; answer as it writes."""
+        """Feed the request to Breezy's protocol in chunks; answer as it writes.
+
+        `remaining` is what is left of the body after `head`, or UNTIL_END.
+        """
         writer = ResponseWriter(start_response)
         factory, unused = medium._get_protocol_factory_for_bytes(head)
         server_protocol = factory(transport.clone(relpath), writer.write, None, transport)
         server_protocol.accept_bytes(unused)
-        while remaining > 0 and server_protocol.next_read_size():
-            chunk = read_some(body, min(remaining, READ_CHUNK))
+        while remaining != 0 and server_protocol.next_read_size():
+            chunk = read_some(
+                body, READ_CHUNK if remaining == UNTIL_END else min(remaining, READ_CHUNK)
+            )
             if not chunk:
                 break
-            remaining -= len(chunk)
+            if remaining != UNTIL_END:
+                remaining -= len(chunk)
             server_protocol.accept_bytes(chunk)
         if server_protocol.next_read_size() != 0 and not writer.started:
             # Incomplete (or from a newer protocol): answer in our protocol's terms.
