@@ -357,12 +357,13 @@ HARNESS_CODE = """
 import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from smart_harness import USERS, QuietHandler, ThreadingWSGIServer, apache_like
+from smart_harness import (
+    USERS, QuietHandler, ThreadingWSGIServer, apache_like, chunked_bodies
+)
 from wsgiref.simple_server import make_server
 from trac_breezy.setenv import READ_WRITE
-httpd = make_server(
-    "127.0.0.1", 0, apache_like(Path(sys.argv[2]), READ_WRITE), ThreadingWSGIServer, QuietHandler
-)
+app = chunked_bodies(apache_like(Path(sys.argv[2]), READ_WRITE))  # as WSGIChunkedRequest On
+httpd = make_server("127.0.0.1", 0, app, ThreadingWSGIServer, QuietHandler)
 print(json.dumps([httpd.server_port, *next(iter(USERS.items()))]), flush=True)
 httpd.serve_forever()
 """

@@ -168,3 +168,12 @@ def test_smart_responses_leave_in_large_chunks_and_plain_files_unbuffered():
     assert "SetOutputFilter BUFFER" in files and "BufferSize 262144" in files
     assert conf.count("SetOutputFilter BUFFER") == 1
     assert "WSGIChunkedRequest On" in conf.split("<Location /bzr/>", 1)[1].split("</Location>")[0]
+
+
+def test_the_client_plugin_is_served_alone_from_its_folder():
+    conf = render({})
+    plugin = apache_config.client_plugin()
+    assert plugin.is_file()
+    assert f'Alias /client/trac_breezy_streaming.py "{plugin}"' in conf
+    folder = conf.split(f"<Directory {plugin.parent}>", 1)[1].split("</Directory>", 1)[0]
+    assert '<Files "trac_breezy_streaming.py">' in folder and "Require all granted" in folder

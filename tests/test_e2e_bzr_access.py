@@ -335,3 +335,32 @@ def test_concurrent_pushes_one_wins_one_gets_a_lock_error(stack: Stack, brz: Brz
     assert brz.revno(url) == 13
     check = stack.exec("brz", "check", "/srv/bzr/race", user="www-data")
     assert "error" not in (check.stdout + check.stderr).lower(), check.stdout + check.stderr
+
+
+# -- the client plugin, downloaded from the container ------------------------------------
+
+
+def test_the_client_plugin_streams_a_push_through_apache(stack: Stack, tmp_path: Path):
+    """The plugin the README says to install: fetched from the container, it
+    sends a push's data chunked through Apache (WSGIChunkedRequest), and the
+    branch lands whole."""
+    from histories import make_history
+
+    home = tmp_path / "plugin-home"
+    pusher = Brz(home)
+    write_credentials(pusher, stack.port, *ADMIN)
+    status, headers, source = stack.get("/client/trac_breezy_streaming.py")
+    assert status == 200 and headers["Content-Type"].startswith("text/x-python")
+    plugins = pusher.config_dir / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "trac_breezy_streaming.py").write_text(source)
+    pusher.env["BRZ_PLUGIN_PATH"] = "+user:-site"  # the user's plugin folder, as installed
+    assert "trac_breezy_streaming" in pusher("plugins").stdout
+    local = make_history(
+        tmp_path / "local", revisions=20, files=10, seed=5, blobs_per_rev=3, blob_kb=200
+    )
+    pusher("push", stack.bzr_url("streamed/trunk"), "--create-prefix", cwd=local)
+    assert "streaming a smart request" in (home / "brz.log").read_text()
+    assert pusher.revno(stack.bzr_url("streamed/trunk")) == 20
+    checked = stack.exec("brz", "check", "/srv/bzr/streamed/trunk", user="www-data", check=False)
+    assert checked.returncode == 0, checked.stderr

@@ -29,6 +29,9 @@ ALLOWED = {
     "startup": {"", "container", "admin", "setenv"},
     "smart_server": {"", "setenv"},
     "trac_app": {"", "setenv"},
+    # Breezy plugins for the user's own brz client (the container only serves
+    # the files): they import nothing from trac_breezy.
+    "brz_plugin": set(),
 }
 
 

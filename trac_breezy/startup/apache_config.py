@@ -29,6 +29,10 @@ from trac_breezy.setenv import (
 )
 
 TEMPLATE = "httpd.conf.j2"
+# Where brz users download the project's client plugin, which streams pushes
+# (README: "Push"); one fixed URL beside Trac's and Bazaar's paths.
+CLIENT_PLUGIN_FILE = "trac_breezy_streaming.py"
+CLIENT_PLUGIN_URL = "/client/" + CLIENT_PLUGIN_FILE
 # Straight to the container's stdout/stderr (PID 1's), not through
 # supervisord's pipes, which would make supervisord copy every line.
 ACCESS_LOG = "/proc/1/fd/1"
@@ -81,10 +85,17 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "empty_dir": paths.EMPTY_DIR,
         "wsgi_dir": paths.WSGI_DIR,
         "trac_htdocs": trac_htdocs(),
+        "client_plugin": client_plugin(),
+        "client_plugin_url": CLIENT_PLUGIN_URL,
         "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
         "access_log": ACCESS_LOG,
         "error_log": ERROR_LOG,
     }
+
+
+def client_plugin() -> Path:
+    """The brz client plugin this image serves for download (see trac_breezy/brz_plugin)."""
+    return Path(__file__).resolve().parent.parent / "brz_plugin" / CLIENT_PLUGIN_FILE
 
 
 def trac_htdocs() -> Path:
