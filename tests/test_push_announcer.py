@@ -12,6 +12,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from breezy.revision import NULL_REVISION
 from smart_harness import Server, local_branch, with_credentials
 from stack import ROOT, Brz
 
@@ -35,12 +36,16 @@ def test_bzr_wsgi_wires_tip_changes_to_the_announcer(listeners):
 
 
 @pytest.mark.parametrize(
-    ("environ", "revids"),
-    [({}, (b"rev-1",)), ({TRAC_ENV_PARENT_DIR_KEY: ""}, (b"rev-1",)), ({"x": "y"}, ())],
+    ("environ", "new_tip"),
+    [
+        ({}, b"rev-1"),
+        ({TRAC_ENV_PARENT_DIR_KEY: ""}, b"rev-1"),
+        ({TRAC_ENV_PARENT_DIR_KEY: "/var/lib/trac"}, NULL_REVISION),  # the branch was emptied
+    ],
 )
-def test_nothing_to_announce(environ, revids, monkeypatch):
+def test_nothing_to_announce(environ, new_tip, monkeypatch):
     monkeypatch.setattr(push_announcer, "_announce", pytest.fail)
-    push_announcer.announce(TipChange("/srv/bzr/trunk", revids, environ))
+    push_announcer.announce(TipChange("/srv/bzr/trunk", b"rev-0", new_tip, environ))
     assert push_announcer._pending == []
 
 

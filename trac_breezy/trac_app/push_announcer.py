@@ -12,9 +12,10 @@ standard way, `RepositoryManager.notify('changeset_added', ...)` (see
 
 Trac is told in a thread of its own, because the request thread is jailed to
 the smart server's chroot (Trac opens branches by local path) and the push
-need not wait for Trac. A failure is logged and never fails the push: the
-revisions are safe in the branch, and `trac-admin ENV changeset added REPO
-REV` can replay them.
+need not wait for Trac, nor for working out which revisions are new (done
+there too, and only when a project shows the branch). A failure is logged
+and never fails the push: the revisions are safe in the branch, and
+`trac-admin ENV changeset added REPO REV` can replay them.
 """
 
 from __future__ import annotations
@@ -61,23 +62,24 @@ def trac_repositories(trac_parent: str, branch_path: str) -> list[tuple[str, str
 def announce(change: TipChange) -> None:
     """The tip-change listener: tell Trac about `change` in a thread of its own."""
     trac_parent = change.environ.get(TRAC_ENV_PARENT_DIR_KEY)
-    if not trac_parent or not change.revids:
+    if not trac_parent or not change.has_new_tip:
         return
-    revs = ["revid:" + revid.decode("utf-8") for revid in change.revids]
-    thread = threading.Thread(
-        target=_announce, args=(trac_parent, change.branch_path, revs), name="announce-push"
-    )
+    thread = threading.Thread(target=_announce, args=(trac_parent, change), name="announce-push")
     with _lock:
         _pending.append(thread)
     thread.start()
 
 
-def _announce(trac_parent: str, branch_path: str, revs: list[str]) -> None:
-    """Tell every Trac repository showing `branch_path` about `revs`."""
+def _announce(trac_parent: str, change: TipChange) -> None:
+    """Tell every Trac repository showing the branch of `change` about its new revisions."""
     try:
         from trac_breezy.trac_app.bzr.connector import notify_new_revisions
 
-        for env_path, repo_name in trac_repositories(trac_parent, branch_path):
+        repositories = trac_repositories(trac_parent, change.branch_path)
+        if not repositories:
+            return  # no project shows the branch: no need to walk its graph
+        revs = ["revid:" + revid.decode("utf-8") for revid in change.new_revisions()]
+        for env_path, repo_name in repositories:
             for error in notify_new_revisions(env_path, repo_name, revs):
                 log(f"{env_path}: {error}")
     except Exception as error:  # logged; the push itself has succeeded
