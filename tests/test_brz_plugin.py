@@ -8,7 +8,7 @@ still lands; without the plugin nothing changes.
 
 In-process, against a small HTTP server that notes what arrives when: the
 body goes out while it is being produced (the server holds the first MiB
-before the client has made the rest), in ~1 MiB chunks; it streams only to a
+before the client has made the rest), from 64 KiB on, in ~1 MiB chunks; it streams only to a
 server that said so and only with credentials that worked; a refused streamed
 request is an error, not a silent retry.
 """
@@ -280,7 +280,9 @@ def test_the_body_leaves_while_it_is_being_produced(plugin, arrivals):
     assert send(transport, parts, after) == sha(parts)
     assert seen_early == [True], "the server had nothing before the body was complete"
     assert got.bodies[-1] == (True, sha(parts).decode())
-    assert got.chunk_sizes == [MIB, MIB, MIB]  # 256 KiB parts sent as 1 MiB chunks
+    # The first 256 KiB part goes at once (over STREAM_FROM_BYTES), the rest
+    # gathered into ~1 MiB chunks.
+    assert got.chunk_sizes == [MIB // 4, MIB, MIB, MIB // 2 + MIB // 4]
 
 
 def test_small_requests_and_the_first_ones_go_whole(plugin, arrivals):
@@ -288,7 +290,7 @@ def test_small_requests_and_the_first_ones_go_whole(plugin, arrivals):
     transport = http_transport(port)
     big = [os.urandom(2 * MIB)]
     send(transport, big)  # the first request on this URL: no header seen yet
-    send(transport, [b"x" * (MIB - 1)])  # under 1 MiB
+    send(transport, [b"x" * (plugin.STREAM_FROM_BYTES - 1)])  # under the streaming size
     assert [chunked for chunked, _ in got.bodies] == [False, False]
     send(transport, big)
     assert got.bodies[-1] == (True, sha(big).decode())

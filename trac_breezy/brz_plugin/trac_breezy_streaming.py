@@ -9,12 +9,13 @@ whole body is built.
 What this plugin changes (for bzr+http:// and bzr+https:// only):
 
 * Parts are collected in a list and joined once. A request that stays under
-  1 MiB (hello, BzrDir.open..., locks: nearly all of them) is POSTed whole,
+  64 KiB (hello, BzrDir.open..., locks: nearly all of them) is POSTed whole,
   with a Content-Length, through Breezy's own HTTP code, as stock Breezy does.
-* A request that grows past 1 MiB (a push's `Repository.insert_stream...`)
-  is sent as an HTTP/1.1 chunked POST (`Transfer-Encoding: chunked`): every
-  ~1 MiB of parts goes to the socket as soon as it is produced, with blocking
-  writes, so memory stays bounded and the network sets the pace.
+* A request that grows past 64 KiB (a push's `Repository.insert_stream...`)
+  is sent as an HTTP/1.1 chunked POST (`Transfer-Encoding: chunked`): the
+  first 64 KiB at once, then every ~1 MiB of parts as soon as it is produced,
+  with blocking writes, so memory stays bounded, the server inserts while brz
+  still builds the rest, and the network sets the pace.
 
 It streams only where that is safe. A chunked body cannot be replayed, so:
 
