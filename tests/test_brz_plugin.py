@@ -8,7 +8,7 @@ still lands; without the plugin nothing changes.
 
 In-process, against a small HTTP server that notes what arrives when: the
 body goes out while it is being produced (the server holds the first MiB
-before the client has made the rest), from 64 KiB on, in ~1 MiB chunks; it streams only to a
+before the client has made the rest), from 16 KiB on, in ~16 KiB chunks; it streams only to a
 server that said so and only with credentials that worked; a refused streamed
 request is an error, not a silent retry.
 """
@@ -280,9 +280,8 @@ def test_the_body_leaves_while_it_is_being_produced(plugin, arrivals):
     assert send(transport, parts, after) == sha(parts)
     assert seen_early == [True], "the server had nothing before the body was complete"
     assert got.bodies[-1] == (True, sha(parts).decode())
-    # The first 256 KiB part goes at once (over STREAM_FROM_BYTES), the rest
-    # gathered into ~1 MiB chunks.
-    assert got.chunk_sizes == [MIB // 4, MIB, MIB, MIB // 2 + MIB // 4]
+    # Each 256 KiB part goes at once: it is over STREAM_FROM_BYTES and CHUNK_BYTES.
+    assert got.chunk_sizes == [MIB // 4] * 12
 
 
 def test_small_requests_and_the_first_ones_go_whole(plugin, arrivals):

@@ -9,11 +9,11 @@ whole body is built.
 What this plugin changes (for bzr+http:// and bzr+https:// only):
 
 * Parts are collected in a list and joined once. A request that stays under
-  64 KiB (hello, BzrDir.open..., locks: nearly all of them) is POSTed whole,
+  16 KiB (hello, BzrDir.open..., locks: nearly all of them) is POSTed whole,
   with a Content-Length, through Breezy's own HTTP code, as stock Breezy does.
-* A request that grows past 64 KiB (a push's `Repository.insert_stream...`)
-  is sent as an HTTP/1.1 chunked POST (`Transfer-Encoding: chunked`): the
-  first 64 KiB at once, then every ~1 MiB of parts as soon as it is produced,
+* A request that grows past 16 KiB (a push's `Repository.insert_stream...`)
+  is sent as an HTTP/1.1 chunked POST (`Transfer-Encoding: chunked`): every
+  ~16 KiB of parts (or larger part) as soon as it is produced,
   with blocking writes, so memory stays bounded, the server inserts while brz
   still builds the rest, and the network sets the pace.
 
@@ -60,12 +60,12 @@ version_info = (1, 0, 0, "final", 0)
 
 # The response header by which a trac-breezy server says it accepts chunked bodies.
 CHUNKED_REQUESTS_HEADER = "Trac-Breezy-Chunked-Requests"
-# Requests up to this size go whole; larger ones start streaming at this size
-# (so that the server inserts while brz still builds the rest: a 1,000-revision
-# push's insert began ~0.2 s later with 1 MiB) and go on in chunks of about
-# CHUNK_BYTES.
-STREAM_FROM_BYTES = 64 * 1024
-CHUNK_BYTES = 1024 * 1024
+# Requests up to this size go whole; larger ones stream from this size on, in
+# chunks of about CHUNK_BYTES (or each part as it comes, if larger), so that
+# the server inserts while brz still builds the rest: a 1,000-revision push
+# took 0.91 s with 1 MiB chunks, 0.79 s with 16 KiB ones (`brz serve`: 0.70 s).
+STREAM_FROM_BYTES = 16 * 1024
+CHUNK_BYTES = 16 * 1024
 # The Breezy series whose HTTP client this plugin knows.
 BREEZY_SERIES = (3, 3)
 HTTP_MODULE = "breezy.transport.http.urllib"

@@ -40,8 +40,10 @@ SMART_SUFFIX = "/.bzr/smart"
 # How much of a request body is read to find its verb (the verb and the
 # request's arguments come first; 64 KiB is far more than they ever take).
 HEAD_BYTES = 64 * 1024
-# Request bodies are fed to Breezy in pieces of this size.
-READ_CHUNK = 256 * 1024
+# Request bodies are fed to Breezy in pieces of this size: a read waits until
+# it has that much, so small pieces let a streamed push's insert start as soon
+# as its first bytes arrive (256 KiB pieces cost a 1,000-revision push ~0.1 s).
+READ_CHUNK = 16 * 1024
 
 
 def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
