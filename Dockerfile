@@ -29,6 +29,27 @@ RUN python3.13 -m venv /opt/trac-breezy \
     && /opt/trac-breezy/bin/mod_wsgi-express module-config > /tmp/wsgi-module.conf \
     && cat /tmp/wsgi-module.conf
 
+# Trac plugins from PyPI, chosen at build time (README, Plugins): pinned
+# requirement specifiers, e.g. --build-arg TRAC_PLUGINS="TracAccountManager==0.6.0";
+# nothing is downloaded at start. The lock's versions are constraints, so a
+# plugin cannot move Trac or Breezy. Declared this late so that another
+# choice rebuilds only the layers below.
+ARG TRAC_PLUGINS=""
+# hadolint ignore=SC2086
+RUN if [ -n "$TRAC_PLUGINS" ]; then \
+        for spec in $TRAC_PLUGINS; do \
+            case "$spec" in \
+                *==*) ;; \
+                *) echo "TRAC_PLUGINS: pin each package as NAME==VERSION, not $spec" >&2; exit 1 ;; \
+            esac; \
+        done \
+        && sed -e '/^ *--hash/d' -e 's/ *\\$//' -e '/^ *#/d' -e '/^$/d' /tmp/requirements.lock \
+            > /tmp/constraints.txt \
+        && PIP_CERT=/tmp/build-ca.pem SSL_CERT_FILE=/tmp/build-ca.pem \
+           /opt/trac-breezy/bin/pip install --no-cache-dir --disable-pip-version-check \
+               --constraint /tmp/constraints.txt $TRAC_PLUGINS; \
+    fi
+
 COPY pyproject.toml README.md /src/
 COPY trac_breezy/ /src/trac_breezy/
 RUN /opt/trac-breezy/bin/pip install --no-cache-dir --disable-pip-version-check \
@@ -42,7 +63,7 @@ FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        apache2-bin apache2-utils libapache2-mod-qos libaprutil1-dbd-sqlite3 libpq5 \
+        apache2-bin apache2-utils ca-certificates libapache2-mod-qos libaprutil1-dbd-sqlite3 libpq5 \
         libpython3.13 media-types \
         postgresql-client \
         python3.13 \
@@ -68,12 +89,17 @@ RUN mkdir -p /var/lib/trac /srv/bzr /var/lib/trac-breezy /run/trac-breezy \
     && chmod 1777 /run/trac-breezy
 
 # PGPASSFILE: written at start from TRAC_DATABASE_PASSWORD(_FILE); set here so
-# that `docker compose exec web trac-admin ...` finds it too.
+# that `docker compose exec web trac-admin ...` finds it too. PYTHONWARNINGS:
+# Trac 1.6 imports pkg_resources (hence setuptools<81), whose deprecation
+# warning every Python that loads Trac printed (the entrypoint's too, at each
+# start); Apache's daemons have WSGIPythonWarnings for the same.
 ENV PATH=/opt/trac-breezy/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PYTHONWARNINGS="ignore:pkg_resources is deprecated:UserWarning" \
     PGPASSFILE=/run/trac-breezy/server/pgpass
 VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
-EXPOSE 8080
+# 8443: HTTPS, when TLS_CERT_FILE is set (README, HTTPS).
+EXPOSE 8080 8443
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["docker-entrypoint"]
 CMD ["supervisord"]

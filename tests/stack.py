@@ -90,6 +90,8 @@ class Stack:
     port: int
     image: str
     env_overrides: dict[str, str] = field(default_factory=dict)
+    # compose.yaml publishes the HTTPS port too (README, HTTPS): each stack its own.
+    https_port: int = field(default_factory=free_port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -97,6 +99,7 @@ class Stack:
             **os.environ,
             "COMPOSE_PROJECT_NAME": self.project,
             "HTTP_PORT": str(self.port),
+            "HTTPS_PORT": str(self.https_port),
             "TRAC_BREEZY_IMAGE": self.image,
             **self.env_overrides,
         }

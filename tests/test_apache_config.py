@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from trac_breezy.container import settings
-from trac_breezy.setenv import SmartServerEnviron, TracEnviron
+from trac_breezy.setenv import PagesEnviron, SmartServerEnviron, TracEnviron
 from trac_breezy.startup import apache_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ def test_default_config_routes_both_apps():
     assert re.search(
         r'^WSGIScriptAliasMatch "\^/bzr/\(\?:\.\*/\)\?\\\.bzr/smart\$" \S+/bzr.wsgi$', conf, re.M
     )
-    assert 'AliasMatch "^/bzr/(?!(?:.*/)?\\.bzr/smart$)(.*)$" "/srv/bzr/$1"' in conf
+    assert 'AliasMatch "^/bzr/(?!(?:.*/)?\\.bzr/smart$)(.*[^/])$" "/srv/bzr/$1"' in conf
     assert "WSGIDaemonProcess trac processes=2 threads=15 " in conf
     assert "WSGIDaemonProcess bzr processes=2 threads=8 " in conf
     trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
@@ -75,7 +75,9 @@ def test_settings_land_where_the_table_says():
     assert "<Location /projects>" in conf and "<Location /code/>" in conf
     assert '"/data/bzr/$1"' in conf and "<Directory /data/bzr>" in conf
     assert 'SetEnv trac.env_parent_dir "/data/trac"' in conf
-    assert 'SetEnv trac.base_url "https://example.org/projects"' in conf
+    # Each project's own [trac] base_url carries it (Trac would take a
+    # trac.base_url as the URL of every project).
+    assert "SetEnv trac.base_url" not in conf
     assert 'SetEnv trac.locale "de_DE"' in conf
     assert 'SetEnv bzr_wsgi.prefix "/code/"' in conf
     assert 'SetEnv bzr_wsgi.mode "read-only"' in conf
@@ -177,3 +179,155 @@ def test_the_client_plugin_is_served_alone_from_its_folder():
     assert f'Alias /client/trac_breezy_streaming.py "{plugin}"' in conf
     folder = conf.split(f"<Directory {plugin.parent}>", 1)[1].split("</Directory>", 1)[0]
     assert '<Files "trac_breezy_streaming.py">' in folder and "Require all granted" in folder
+
+
+def test_pages_for_browsers_run_in_trac_s_group_with_both_apps_places():
+    conf = render(
+        {
+            "BZR_URL_PATH": "/code.bzr",
+            "TRAC_BASE_URL": "https://example.org/trac",
+            "BZR_ALLOW_WRITES": "false",
+        }
+    )
+    assert re.search(
+        r'^WSGIScriptAliasMatch "\^/code\\\.bzr/\(\?:\.\*/\)\?\$" \S+/wsgi/folders.wsgi$',
+        conf,
+        re.M,
+    )
+    opening = '<LocationMatch "^(?:/trac/?|/code\\.bzr/(?:.*/)?)$">'
+    block = conf.split(opening, 1)[1].split("</LocationMatch>", 1)[0]
+    # After the tree's <Location>, whose WSGIProcessGroup bzr it overrides.
+    assert conf.index(opening) > conf.index("<Location /code.bzr/>")
+    assert "WSGIProcessGroup trac\n" in block
+    environ = dict(re.findall(r'SetEnv (\S+) "([^"]*)"', block))
+    assert PagesEnviron.from_environ(environ) == PagesEnviron(
+        trac_url="/trac",
+        env_parent_dir="/var/lib/trac",
+        bzr_url="/code.bzr",
+        bzr_root="/srv/bzr",
+        bzr_mode="read-only",
+        anonymous_read="yes",
+        base_url="https://example.org/trac",
+        client_plugin_url="/client/trac_breezy_streaming.py",
+    )
+    assert "Options Indexes" not in conf  # Apache lists no folder of the tree
+
+
+def test_folders_are_pages_and_everything_else_below_them_plain_files():
+    conf = render({})
+    files = re.search(r'^AliasMatch "(\^/bzr/[^"]+)"', conf, re.M).group(1)
+    pages = re.search(r'^WSGIScriptAliasMatch "([^"]+)" \S+/folders.wsgi$', conf, re.M).group(1)
+    smart = re.search(r'^WSGIScriptAliasMatch "([^"]+)" \S+/bzr.wsgi$', conf, re.M).group(1)
+    routes = {"files": files, "pages": pages, "smart": smart}
+    expected = {
+        "/bzr/": "pages",
+        "/bzr/code/": "pages",
+        "/bzr/code/trunk/.bzr/": "pages",  # which answers 404
+        "/bzr/code": "files",  # mod_dir redirects it to code/
+        "/bzr/code/trunk/.bzr/branch-format": "files",
+        "/bzr/code/trunk/.bzr/repository/pack-names": "files",
+        "/bzr/code/trunk/.bzr/smart": "smart",
+        "/bzr/.bzr/smart": "smart",
+    }
+    for url, route in expected.items():
+        matched = [name for name, regex in routes.items() if re.match(regex, url)]
+        assert matched == [route], (url, matched)
+
+
+def test_the_healthcheck_is_left_out_of_the_access_log():
+    conf = render({})
+    assert "SetEnvIfExpr \"%{HTTP:X-Trac-Breezy-Health} == '0123abcd'\" tb_healthcheck\n" in conf
+    assert re.search(r"^CustomLog \S+ combined_time env=!tb_healthcheck$", conf, re.M)
+
+
+# -- HTTPS (README: HTTPS) ------------------------------------------------------------------
+
+TLS_ENV = {
+    "TLS_CERT_FILE": "/run/secrets/trac-breezy/tls.crt",
+    "TLS_KEY_FILE": "/run/secrets/trac-breezy/tls.key",
+}
+
+
+def block(conf: str, start: str, end: str) -> str:
+    return conf.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_https_and_proxy_headers_are_off_by_default():
+    conf = render({})
+    for absent in ("ssl_module", "SSLEngine", "Listen 8443", "VirtualHost", "remoteip", "HTTPS=on"):
+        assert absent not in conf, absent
+    assert "RewriteEngine" not in conf and "Strict-Transport-Security" not in conf
+    assert "QS_ClientIpFromHeader" not in conf
+
+
+def test_https_is_a_second_port_that_only_adds_tls_to_the_same_routes():
+    conf = render(TLS_ENV)
+    assert "Listen 8080\n" in conf and "Listen 8443 https\n" in conf
+    assert "LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so" in conf
+    # The routes stay the main server's, once, which the virtual host inherits.
+    vhost = block(conf, "<VirtualHost *:8443>", "</VirtualHost>")
+    assert conf.count("WSGIScriptAlias ") == 1 and conf.count("<Location ") == 2
+    for route in ("Location", "Alias", "WSGI", "Directory", "Require"):
+        assert route not in vhost, route
+    assert "SSLEngine on" in vhost
+    # Apache reads root's copies, never the mounted files.
+    assert 'SSLCertificateFile "/run/trac-breezy/tls-cert.pem"' in vhost
+    assert 'SSLCertificateKeyFile "/run/trac-breezy/tls-key.pem"' in vhost
+    assert "/run/secrets" not in conf
+    # Mozilla's intermediate profile.
+    assert "\nSSLProtocol -all +TLSv1.2 +TLSv1.3\n" in conf
+    assert "\nSSLCipherSuite ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in conf
+    ciphers = re.search(r"^SSLCipherSuite (\S+)$", conf, re.M)[1].split(":")
+    assert all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
+    assert "\nSSLHonorCipherOrder off\n" in conf and "\nSSLSessionTickets off\n" in conf
+    assert 'Header always set Strict-Transport-Security "max-age=63072000"' in vhost
+    assert "RequestReadTimeout handshake=10-20,MinRate=500" in vhost
+    assert "shmcb:/run/trac-breezy/server/ssl-session-cache" in conf
+
+
+def test_https_port_and_hsts_follow_their_settings():
+    conf = render({**TLS_ENV, "TLS_PORT": "9443", "TLS_HSTS": "300"})
+    assert "Listen 9443 https\n" in conf and "<VirtualHost *:9443>" in conf
+    assert 'Strict-Transport-Security "max-age=300"' in conf
+    assert "Strict-Transport-Security" not in render({**TLS_ENV, "TLS_HSTS": "off"})
+    assert "Strict-Transport-Security" not in render({**TLS_ENV, "TLS_HSTS": "0"})
+
+
+def test_proxy_headers_are_honoured_from_trusted_addresses_only():
+    conf = render({"TRUSTED_PROXIES": "172.18.0.1, 10.0.0.0/8"})
+    assert "LoadModule remoteip_module " in conf
+    assert "\nRemoteIPHeader X-Forwarded-For\n" in conf
+    assert "\nRemoteIPInternalProxy 172.18.0.1/32 10.0.0.0/8\n" in conf
+    # The scheme, from the peer itself (CONN_REMOTE_ADDR, not the client's address).
+    assert (
+        "SetEnvIfExpr \"tolower(%{HTTP:X-Forwarded-Proto}) == 'https' && "
+        "(%{CONN_REMOTE_ADDR} -ipmatch '172.18.0.1/32' || "
+        "%{CONN_REMOTE_ADDR} -ipmatch '10.0.0.0/8')\" HTTPS=on\n"
+    ) in conf
+    # mod_qos counts failed logins under the client's address, when it counts at all.
+    assert "\nQS_ClientIpFromHeader #USERAGENT_IP\n" in conf
+    off = render({"TRUSTED_PROXIES": "172.18.0.1", "LOGIN_FAILURE_LIMIT": "0"})
+    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_" not in off
+
+
+def test_plain_http_is_redirected_only_on_the_plain_port_when_asked():
+    conf = render({**TLS_ENV, "TLS_REDIRECT_HTTP": "https://trac.example.org"})
+    rewrite = conf.split("\nRewriteEngine On\n", 1)[1]
+    assert "RewriteCond %{ENV:HTTPS} !=on\n" in rewrite
+    assert "%{CONN_REMOTE_ADDR} -ipmatch '127.0.0.0/8'" in rewrite  # the healthcheck
+    assert "RewriteRule ^ https://trac.example.org%{REQUEST_URI} [R=301,L]" in rewrite
+    # Server-wide rules of the main server, which the HTTPS host does not inherit.
+    assert "VirtualHost" not in rewrite and "\nRewriteOptions" not in conf
+    assert "RewriteEngine" not in render(TLS_ENV)
+
+
+def test_the_tls_host_carries_the_certificate_s_name_when_it_has_one():
+    context = apache_config.template_context(settings.load(TLS_ENV), health_token="0123abcd")
+    conf = apache_config.render(context, template_dir=ROOT / "apache")
+    assert "ServerName" not in block(conf, "<VirtualHost *:8443>", "</VirtualHost>")
+    context["tls_server_name"] = "trac.example.org"
+    conf = apache_config.render(context, template_dir=ROOT / "apache")
+    vhost = block(conf, "<VirtualHost *:8443>", "</VirtualHost>")
+    assert "\n    ServerName trac.example.org\n" in vhost
+    # Links still follow each request's Host.
+    assert "\nServerName localhost\n" in conf and "\nUseCanonicalName Off\n" in conf

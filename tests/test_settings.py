@@ -228,3 +228,72 @@ def test_every_documented_variable_exists():
     table = readme.split(settings.markdown_table().splitlines()[0], 1)[1].split("\n\n", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z_]+)`", table, re.M))
     assert documented == set(settings.BY_NAME)
+
+
+# -- HTTPS -----------------------------------------------------------------------------------
+
+
+def test_https_is_off_until_a_certificate_is_given():
+    loaded = settings.load({})
+    assert (loaded.tls_cert_file, loaded.tls_key_file) == ("", "")
+    assert loaded.tls_port == 8443 and loaded.tls_hsts == 63072000
+    assert loaded.tls_redirect_http == "" and loaded.trusted_proxies == ()
+
+
+def test_https_values_are_parsed_once():
+    loaded = settings.load(
+        {
+            "TLS_CERT_FILE": "/run/secrets/trac-breezy/tls.crt",
+            "TLS_KEY_FILE": "/run/secrets/trac-breezy/tls.key",
+            "TLS_HSTS": "Off",
+            "TRUSTED_PROXIES": "172.18.0.1, 10.1.2.3/8,fd00::/8",
+            "TLS_REDIRECT_HTTP": "https://example.org:8443",
+        }
+    )
+    assert loaded.tls_hsts == 0
+    assert loaded.trusted_proxies == ("172.18.0.1/32", "10.0.0.0/8", "fd00::/8")
+    assert loaded.tls_redirect_http == "https://example.org:8443"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TLS_CERT_FILE", "tls.crt"),
+        ("TLS_KEY_FILE", "/run/secrets/../tls.key"),
+        ("TLS_PORT", "443"),
+        ("TLS_HSTS", "two years"),
+        ("TLS_HSTS", "-1"),
+        ("TLS_REDIRECT_HTTP", "http://example.org"),
+        ("TLS_REDIRECT_HTTP", "https://example.org/trac"),
+        ("TRUSTED_PROXIES", "proxy.example.org"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "fe80::1%eth0"),
+        ("TRUSTED_PROXIES", "0.0.0.0/0"),
+        ("TRUSTED_PROXIES", "10.0.0.1,::/0"),
+        ("TRUSTED_PROXIES", ","),
+    ],
+)
+def test_invalid_https_value_is_refused_with_the_fix(name, value):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({name: value})
+    (message,) = caught.value.messages
+    assert message.startswith(f"{name}=") and f"fix or unset {name}" in message
+
+
+def test_trusting_every_address_is_refused_with_the_reason():
+    with pytest.raises(settings.SettingsError, match="trusts every address"):
+        settings.load({"TRUSTED_PROXIES": "0.0.0.0/0"})
+
+
+def test_certificate_and_key_go_together_on_a_port_of_their_own():
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load({"TLS_CERT_FILE": "/run/secrets/trac-breezy/tls.crt"})
+    assert caught.value.messages == [
+        "TLS_CERT_FILE is set but TLS_KEY_FILE is empty; set both for HTTPS, or neither"
+    ]
+    with pytest.raises(settings.SettingsError, match=r"^TLS_KEY_FILE is set but TLS_CERT_FILE"):
+        settings.load({"TLS_KEY_FILE": "/run/secrets/trac-breezy/tls.key"})
+    env = {"TLS_CERT_FILE": "/a.crt", "TLS_KEY_FILE": "/a.key", "TLS_PORT": "8080"}
+    with pytest.raises(settings.SettingsError, match=r"^TLS_PORT=8080 is LISTEN_PORT too"):
+        settings.load(env)
+    assert settings.load({"TLS_PORT": "8080"}).tls_port == 8080  # HTTPS off: no clash

@@ -84,7 +84,9 @@ class TracEnviron(SetEnvBlock):
     `dispatch_request`), plus the realm our logout component answers with."""
 
     env_parent_dir: str = key("trac.env_parent_dir")
-    base_url: str = key("trac.base_url", default="")
+    # No `trac.base_url`: Trac takes it as the URL of every project (their
+    # parent's), so each project's own `[trac] base_url` carries TRAC_BASE_URL
+    # (trac_breezy.admin.global_config).
     locale: str = key("trac.locale", default="")
     realm: str = key("trac_breezy.realm", default=REALM)
 
@@ -94,3 +96,40 @@ class TracEnviron(SetEnvBlock):
 # side, wired in bzr.wsgi) reads it from the pushing request's environ.
 TRAC_ENV_PARENT_DIR_KEY = TracEnviron.KEYS["env_parent_dir"]
 TRAC_REALM_KEY = TracEnviron.KEYS["realm"]
+
+
+@keyed
+@dataclass(frozen=True)
+class PagesEnviron(SetEnvBlock):
+    """What the pages for browsers need (`trac_app.front`): the front page at
+    Trac's root and the pages of the Bazaar tree's folders. Each shows both
+    apps, so each needs both apps' places: its own keys, one block, set in
+    one `<LocationMatch>` over both."""
+
+    trac_url: str = key("trac_breezy.trac_url")  # TRAC_URL_PATH, no trailing "/"
+    env_parent_dir: str = key("trac_breezy.env_parent_dir")
+    bzr_url: str = key("trac_breezy.bzr_url")  # BZR_URL_PATH, no trailing "/"
+    bzr_root: str = key("trac_breezy.bzr_root")
+    bzr_mode: str = key("trac_breezy.bzr_mode")  # READ_ONLY or READ_WRITE
+    anonymous_read: str = key("trac_breezy.anonymous_read")  # "yes" or "no"
+    base_url: str = key("trac_breezy.base_url", default="")  # TRAC_BASE_URL
+    client_plugin_url: str = key("trac_breezy.client_plugin_url", default="")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> PagesEnviron:
+        values = {name: environ.get(k, "") for name, k in cls.KEYS.items()}
+        missing = [cls.KEYS[n] for n in ("trac_url", "env_parent_dir", "bzr_url", "bzr_root")]
+        if not all(environ.get(k) for k in missing):
+            raise MisconfiguredError(f"{', '.join(missing)} must be set with SetEnv")
+        if values["bzr_mode"] not in MODES:
+            raise MisconfiguredError(f"{cls.KEYS['bzr_mode']} must be one of {MODES}")
+        return cls(**values)
+
+    @property
+    def writable(self) -> bool:
+        return self.bzr_mode == READ_WRITE
+
+    @property
+    def public(self) -> bool:
+        """Can anyone read the branches without a password?"""
+        return self.anonymous_read == "yes"

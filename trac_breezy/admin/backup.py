@@ -12,7 +12,7 @@ directory:
   repository while we hold its write lock (so no push or repack changes it
   half-way); a branch tip therefore never names a revision the archived
   repository lacks. The lock itself is left out of the archive.
-- `htpasswd`: the users.
+- `htpasswd`: the users, and `htpasswd.emails`: their recorded mail addresses.
 
 The folder is written as `NAME.partial` and renamed when complete, so a
 folder without that suffix is always a whole backup. What cannot be copied
@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trac_breezy import log, one_line
-from trac_breezy.admin import AdminError, command, postgres
+from trac_breezy.admin import AdminError, command, emails, postgres
 from trac_breezy.admin.trac_env import last_words, list_projects, trac_admin
 from trac_breezy.admin.upgrade import timestamp
 from trac_breezy.container import identity
@@ -87,6 +87,10 @@ def fill(loaded: Settings, partial: Path) -> None:
     skipped = copy_projects(loaded.trac_env_parent_dir, partial / "trac")
     if loaded.htpasswd_path.exists():
         shutil.copy2(loaded.htpasswd_path, partial / HTPASSWD)
+    if emails.record_path(loaded.htpasswd_path).exists():
+        shutil.copy2(
+            emails.record_path(loaded.htpasswd_path), emails.record_path(partial / HTPASSWD)
+        )
     skipped += archive_bzr(loaded.bzr_root, partial / BZR_ARCHIVE)
     log(f"archived the Bazaar tree ({len(repository_dirs(loaded.bzr_root))} repositories)")
     for note in skipped:

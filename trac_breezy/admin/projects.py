@@ -5,7 +5,11 @@ index at /trac/ lists every one, so a new project appears without a restart.
 A new project gets what this container needs and Trac's defaults otherwise:
 logging to stderr (it reaches `docker logs`), the Bazaar backend and the
 commit ticket updater enabled, `base_url` from TRAC_BASE_URL when set, and
-`TRAC_ADMIN` for ADMIN_USER. Existing projects are never changed here.
+`TRAC_ADMIN` for ADMIN_USER. It inherits the shared trac.ini from the start
+(`initenv --inherit`: Trac then writes only what differs into the project's
+own, so no written-out default hides a shared value, and plugins enabled
+there set up their tables with the project). Existing projects are never
+changed here.
 
     docker compose exec web trac-breezy-project create NAME ["Title"]
     docker compose exec web trac-breezy-project list
@@ -23,7 +27,7 @@ from pathlib import Path
 from trac_breezy import log
 from trac_breezy.admin import AdminError, command, postgres
 from trac_breezy.admin.trac_env import COMPONENTS, is_project, last_words, list_projects, trac_admin
-from trac_breezy.container import identity, settings
+from trac_breezy.container import checks, identity, paths
 from trac_breezy.container.settings import Settings
 
 NEW_PROJECT_OPTIONS = (
@@ -41,12 +45,14 @@ class ProjectError(AdminError):
 
 
 def check_name(name: str) -> str | None:
-    if not settings.PROJECT_NAME.match(name):
+    if not checks.PROJECT_NAME.match(name):
         return "must be 1-64 letters, digits or . _ -, starting with a letter or digit"
     return None
 
 
-def create(loaded: Settings, name: str, title: str = "") -> bool:
+def create(
+    loaded: Settings, name: str, title: str = "", global_ini: Path = paths.TRAC_GLOBAL_INI
+) -> bool:
     """Create project `name` unless it exists; True if it was created."""
     problem = check_name(name)
     if problem:
@@ -56,7 +62,8 @@ def create(loaded: Settings, name: str, title: str = "") -> bool:
         return False
     if path.exists() and any(path.iterdir()):
         raise ProjectError(f"{path} exists and is not a Trac environment; choose another name")
-    result = trac_admin(path, "initenv", title or name, postgres.new_project_uri(loaded, name))
+    database = postgres.new_project_uri(loaded, name)
+    result = trac_admin(path, "initenv", title or name, database, f"--inherit={global_ini}")
     if result.returncode != 0:
         raise ProjectError(f"trac-admin initenv failed: {last_words(result)}")
     configure_new(path, loaded)

@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 from trac_breezy import log
-from trac_breezy.admin import command, postgres, users
+from trac_breezy.admin import command, emails, postgres, users
 from trac_breezy.admin.backup import BZR_ARCHIVE, HTPASSWD, BackupError
 from trac_breezy.container import identity
 from trac_breezy.container.settings import Settings
@@ -57,6 +57,7 @@ def restore(loaded: Settings, source: Path) -> None:
         tar.extractall(bzr_root, filter="data")
     log(f"restored the Bazaar tree into {bzr_root} ({len(top)} top-level entries)")
     merge_users(source / HTPASSWD, loaded.htpasswd_path)
+    merge_addresses(emails.record_path(source / HTPASSWD), emails.record_path(loaded.htpasswd_path))
 
 
 def unsafe_members(members: list[tarfile.TarInfo], destination: Path) -> list[str]:
@@ -100,6 +101,14 @@ def merge_users(backed_up: Path, current: Path) -> None:
             htpasswd.write("".join(line + "\n" for line in lines))
         current.chmod(0o640)
     log(f"restored {len(lines)} users; {len(known)} existing users kept as they were")
+
+
+def merge_addresses(backed_up: Path, current: Path) -> None:
+    """Add the backup's recorded mail addresses of users `current` has none for."""
+    restored = emails.read(backed_up)
+    kept = emails.read(current)
+    if set(restored) - set(kept):
+        emails.write(current, {**restored, **kept})
 
 
 def main(argv: list[str] | None = None) -> int:

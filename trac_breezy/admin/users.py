@@ -5,10 +5,14 @@ is left to Apache's own `htpasswd` tool (bcrypt, `-B`), which also locks and
 rewrites the file safely; this module adds the checks and the prompts, and is
 the admin command:
 
-    docker compose exec web trac-breezy-user add alice
+    docker compose exec web trac-breezy-user add alice [--email alice@example.org]
     docker compose exec web trac-breezy-user passwd alice
+    docker compose exec web trac-breezy-user email alice [ADDRESS | --remove]
     docker compose exec web trac-breezy-user remove alice
     docker compose exec web trac-breezy-user list
+
+A user's mail address is recorded beside the file and written into every
+Trac project (`emails.py` says where and why).
 
 Passwords are read from the terminal (asked twice) or, with
 `--password-stdin`, from standard input; never from the command line, where
@@ -33,8 +37,8 @@ import sys
 from pathlib import Path
 
 from trac_breezy import log, one_line
-from trac_breezy.admin import AdminError, command
-from trac_breezy.container import identity, settings
+from trac_breezy.admin import AdminError, command, emails
+from trac_breezy.container import checks, identity
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
 
@@ -52,7 +56,7 @@ class UserError(AdminError):
 def check_password(password: str) -> str | None:
     if not password:
         return "must not be empty"
-    if settings.has_control_characters(password):
+    if checks.has_control_characters(password):
         return "must not contain line breaks or other control characters"
     return None
 
@@ -129,7 +133,7 @@ def work_on_the_file(htpasswd: Path, server: Identity) -> bool:
 
 
 def set_password(htpasswd: Path, name: str, password: str, *, new: bool) -> None:
-    problem = settings.user_name(name) or check_password(password)
+    problem = checks.user_name(name) or check_password(password)
     if problem:
         raise UserError(f"user {name!r}: name or password {problem}")
     exists = name in list_users(htpasswd)
@@ -194,7 +198,30 @@ def ask_password(from_stdin: bool) -> str:
     return first
 
 
-def main(argv: list[str] | None = None) -> int:
+def note_address(htpasswd: Path, name: str, address: str | None) -> None:
+    """Record (or, with None, forget) `name`'s address beside the users file."""
+    if address is not None and name not in list_users(htpasswd):
+        raise UserError(f"there is no user {name!r}; create it with `add`")
+    record = emails.record_path(htpasswd)
+    if address is not None or name in emails.read(record):
+        emails.record(record, name, address)
+
+
+def address_everywhere(loaded: Settings, server: Identity, name: str, address: str) -> None:
+    """`name`'s address into every project, as the servers' user (a child, when root)."""
+
+    def everywhere() -> None:
+        if os.geteuid() == 0:
+            identity.become(server)
+        projects = emails.set_everywhere(loaded, name, address)
+        print(f"{name} <{address}> in: {', '.join(projects) or 'no project yet'}")
+
+    problem = identity.run_in_child(everywhere) if os.geteuid() == 0 else everywhere()
+    if problem:
+        raise UserError(f"recorded {name} <{address}>, but the projects did not take it: {problem}")
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="trac-breezy-user", description="Manage the users who may push and log in to Trac."
     )
@@ -204,24 +231,47 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("name")
         sub.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+        if name == "add":
+            sub.add_argument("--email", help="the user's mail address, for Trac's notifications")
     commands.add_parser("remove", help="remove a user").add_argument("name")
-    args = parser.parse_args(argv)
+    email = commands.add_parser("email", help="show, set or forget a user's mail address")
+    email.add_argument("name")
+    email.add_argument("address", nargs="?", help="the new address (every project gets it)")
+    email.add_argument("--remove", action="store_true", help="forget the recorded address")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
 
     def carry_out(loaded: Settings) -> None:
+        address = args.address if args.command == "email" else getattr(args, "email", None)
+        forget = args.command == "remove" or getattr(args, "remove", False)
+        if address:
+            emails.check_address(args.name, address)  # before anything changes
         # Asked first: the terminal belongs to whoever ran `docker compose exec`.
         password = ask_password(args.password_stdin) if args.command in ("add", "passwd") else ""
         path, server = loaded.htpasswd_path, identity.server_identity(loaded)
+        record = emails.record_path(path)
         hand_over = work_on_the_file(path, server)
         if args.command == "list":
             print("\n".join(list_users(path)))
         elif args.command in ("add", "passwd"):
             set_password(path, args.name, password, new=args.command == "add")
             print(f"{'added' if args.command == 'add' else 'changed the password of'} {args.name}")
-        else:
+        elif args.command == "remove":
             remove_user(path, args.name)
             print(f"removed {args.name}")
+        if address or forget:
+            note_address(path, args.name, None if forget else address)
+        elif args.command == "email":
+            print(emails.read(record).get(args.name, "(no address recorded)"))
         if hand_over:
-            hand_file_to(path, server)
+            for written in (path, record):
+                if written.exists():
+                    hand_file_to(written, server)
+        if address and not forget:
+            address_everywhere(loaded, server, args.name, address)
 
     return command.run("trac-breezy-user", carry_out)
 

@@ -1,8 +1,9 @@
 """Where this container keeps its files: each path declared once.
 
 `RUN_DIR` holds what root makes at each start (the rendered Apache
-configuration, the health token) and belongs to root when the container
-starts as root: the servers' user can read it but change nothing in it.
+configuration, the health token, the trac.ini every Trac project inherits)
+and belongs to root when the container starts as root: the servers' user can
+read it but change nothing in it.
 Everything the servers write at run time (pid files, sockets, HOME, the egg
 cache, libpq's password file) lives in `SERVER_RUN_DIR` below it, which root
 makes anew at each start and never reads back. `SHARE_DIR` holds what the
@@ -22,6 +23,13 @@ HTTPD_CONF = RUN_DIR / "httpd.conf"
 HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
 # The decoy bcrypt hash Apache checks unknown user names against (SQLite).
 DECOY_DB = RUN_DIR / "decoy.sqlite"
+# The trac.ini every project inherits (`[inherit] file`): mail, TRAC_INI__*,
+# plugins. Root's, mode 0640, group the servers' (it holds the SMTP password).
+TRAC_GLOBAL_INI = RUN_DIR / "trac-global.ini"
+# Root's copies of TLS_CERT_FILE and TLS_KEY_FILE, which Apache (unprivileged)
+# reads: the key 0640 with the servers' group, made anew at each start.
+TLS_CERT = RUN_DIR / "tls-cert.pem"
+TLS_KEY = RUN_DIR / "tls-key.pem"
 
 SERVER_RUN_DIR = RUN_DIR / "server"
 # libpq's password file; the image's PGPASSFILE names it (a test checks).

@@ -18,21 +18,48 @@ bytes, ...) is refused before any other check, for every setting.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Characters and sequences that could end a quoted Apache argument, start a
-# new directive or section, or trigger Apache's or mod_wsgi's own expansion.
-_FORBIDDEN_SEQUENCES = ('"', "'", "\\", "<", ">", "`", "${", "%{")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-# Trac project names (directories under TRAC_ENV_PARENT_DIR).
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+from trac_breezy.container.checks import (
+    LOG_LEVELS,
+    SMTP_TLS_MODES,
+    RepositoryLink,
+    Validator,
+    anything,
+    as_bool,
+    as_hsts,
+    base_url,
+    boolean,
+    check_apache_safe,
+    comma_list,
+    component_rules,
+    email_address,
+    file_path,
+    fs_path,
+    has_control_characters,
+    host_name,
+    hsts,
+    https_origin,
+    integer,
+    ip_networks,
+    locale,
+    mail_domain,
+    network_list,
+    one_line_text,
+    one_of,
+    optional,
+    optional_int,
+    postgres_url,
+    project_names,
+    repositories,
+    repository_links,
+    url_path,
+    user_name,
+)
 
 
 class SettingsError(Exception):
@@ -41,174 +68,6 @@ class SettingsError(Exception):
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = messages
-
-
-def has_control_characters(value: str) -> bool:
-    return bool(_CONTROL.search(value))
-
-
-def check_apache_safe(value: str) -> str | None:
-    """Return why `value` cannot be placed in Apache's config, or None."""
-    if _CONTROL.search(value):
-        return "contains a line break or another control character"
-    for sequence in _FORBIDDEN_SEQUENCES:
-        if sequence in value:
-            return f"contains {sequence!r}, which Apache's configuration would interpret"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if value != value.strip():
-        return "has leading or trailing spaces"
-    return None
-
-
-# -- validators: take the raw string, return an error text or None ----------
-
-Validator = Callable[[str], "str | None"]
-
-_URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
-_FS_PATH = re.compile(r"^(/[A-Za-z0-9._@+=,~-]+)+$")
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
-_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&()*+,;=:@-]*)*$")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-LOG_LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
-
-
-def _has_dot_segment(value: str) -> bool:
-    return "/../" in value + "/" or "/./" in value + "/"
-
-
-def url_path(value: str) -> str | None:
-    if not _URL_PATH.match(value) or _has_dot_segment(value):
-        return "must be a URL path like /trac: a leading slash, no trailing slash, no '..'"
-    return None
-
-
-def fs_path(value: str) -> str | None:
-    if not _FS_PATH.match(value) or _has_dot_segment(value):
-        return "must be an absolute directory path like /srv/bzr, without '..'"
-    return None
-
-
-def boolean(value: str) -> str | None:
-    if value.lower() not in _TRUE + _FALSE:
-        return "must be true or false (also 1/0, yes/no, on/off)"
-    return None
-
-
-def integer(low: int, high: int) -> Validator:
-    def check(value: str) -> str | None:
-        if not value.isdigit() or not low <= int(value) <= high:
-            return f"must be a whole number from {low} to {high}"
-        return None
-
-    return check
-
-
-def optional(check: Validator) -> Validator:
-    def check_unless_empty(value: str) -> str | None:
-        return None if value == "" else check(value)
-
-    return check_unless_empty
-
-
-def one_of(*choices: str) -> Validator:
-    def check(value: str) -> str | None:
-        return None if value in choices else "must be one of " + ", ".join(choices)
-
-    return check
-
-
-def anything(value: str) -> str | None:
-    return None
-
-
-def base_url(value: str) -> str | None:
-    if not _BASE_URL.match(value):
-        return "must be an absolute http(s) URL like https://trac.example.org/trac"
-    return None
-
-
-def locale(value: str) -> str | None:
-    return None if _LOCALE.match(value) else "must be a locale name like en_US or de"
-
-
-def user_name(value: str) -> str | None:
-    if not USER_NAME.match(value):
-        return "must be 1-64 letters, digits or . _ @ + -, starting with a letter or digit"
-    return None
-
-
-def project_names(value: str) -> str | None:
-    if not all(PROJECT_NAME.match(name) for name in comma_list(value)):
-        return "must be project names (letters, digits, . _ -) separated by commas"
-    return None
-
-
-_POSTGRES_URL = re.compile(
-    r"^postgres://[A-Za-z_][A-Za-z0-9_.-]{0,62}@[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z_][A-Za-z0-9_-]{0,62}$"
-)
-
-
-def postgres_url(value: str) -> str | None:
-    if value.startswith("postgres://") and ":" in value.split("@", 1)[0][len("postgres://") :]:
-        return "must not contain the password; give it in TRAC_DATABASE_PASSWORD_FILE"
-    if not _POSTGRES_URL.match(value):
-        return "must be a PostgreSQL URL like postgres://trac@postgres:5432/trac (no password)"
-    return None
-
-
-_REPOSITORY_ENTRY = re.compile(
-    r"^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?=[A-Za-z0-9._@+~-]+(/[A-Za-z0-9._@+~-]+)*$"
-)
-
-
-def repositories(value: str) -> str | None:
-    entries = comma_list(value)
-    bad = [
-        e for e in entries if not _REPOSITORY_ENTRY.match(e) or ".." in e.split("=")[1].split("/")
-    ]
-    if bad or not entries:
-        return (
-            "must be project=branch-path or project:repository=branch-path entries, "
-            "separated by commas, with paths relative to BZR_ROOT (e.g. code=code/trunk)"
-        )
-    return None
-
-
-# -- converters: take a validated string, return the typed value ------------
-
-
-def comma_list(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def as_bool(value: str) -> bool:
-    return value.lower() in _TRUE
-
-
-def optional_int(value: str) -> int | None:
-    return int(value) if value else None
-
-
-@dataclass(frozen=True)
-class RepositoryLink:
-    """One entry of TRAC_REPOSITORIES: show BZR_ROOT/`branch` in a project."""
-
-    project: str
-    repository: str  # "" is the project's default repository
-    branch: str  # relative to BZR_ROOT; "" is BZR_ROOT itself
-
-
-def repository_links(value: str) -> tuple[RepositoryLink, ...]:
-    links = []
-    for item in comma_list(value):
-        target, _, relpath = item.partition("=")
-        project, _, repository = target.partition(":")
-        links.append(RepositoryLink(project, repository, relpath.strip("/")))
-    return tuple(links)
 
 
 # -- the table ---------------------------------------------------------------
@@ -241,9 +100,15 @@ def setting(
     *,
     convert: Callable[[str], Any] = str,
     secret: bool = False,
+    in_apache_config: bool | None = None,
 ) -> Any:
-    """A field of `Settings`: the variable is its name in capitals."""
-    row = Setting("", default, validate, lands, help, convert, secret, in_apache_config=not secret)
+    """A field of `Settings`: the variable is its name in capitals.
+
+    `in_apache_config=False` for a value that only ever lands in trac.ini
+    (free text such as a sender's name); secrets never reach Apache.
+    """
+    in_apache = not secret if in_apache_config is None else in_apache_config
+    row = Setting("", default, validate, lands, help, convert, secret, in_apache)
     return dataclasses.field(metadata={"setting": row}, repr=not secret)
 
 
@@ -277,8 +142,9 @@ class Settings:
     trac_base_url: str = setting(
         "",
         optional(base_url),
-        "`SetEnv trac.base_url` when set",
-        "Public URL of the Trac root, for links in mail and feeds; empty: taken from each request.",
+        "`[trac] base_url` of each project without one: this URL + `/NAME`",
+        "Public URL of the Trac root (e.g. `https://example.org/trac`), for links in mail "
+        "and feeds, and the front page's commands; empty: taken from each request.",
     )
     trac_locale: str = setting(
         "",
@@ -370,6 +236,92 @@ class Settings:
         "as repository `manual` of `docs`. Adds only what is missing.",
         convert=repository_links,
     )
+    smtp_host: str = setting(
+        "",
+        optional(host_name),
+        "`[notification] smtp_server` of the shared trac.ini; mail on",
+        'SMTP server for Trac\'s ticket notifications in every project (a pushed "fixes #N" '
+        "mails too), e.g. `smtp.example.org`. Empty: no mail. See Mail.",
+    )
+    smtp_port: int | None = setting(
+        "",
+        optional(integer(1, 65535)),
+        "`[notification] smtp_port`",
+        "Port of `SMTP_HOST`. Empty: 25, or 587 with `SMTP_TLS=starttls`, 465 with `tls`.",
+        convert=optional_int,
+    )
+    smtp_tls: str = setting(
+        "none",
+        one_of(*SMTP_TLS_MODES),
+        "`[notification] use_tls` (STARTTLS) or `use_ssl` (TLS)",
+        "`starttls`: plain connection upgraded with STARTTLS; `tls`: TLS from the first byte "
+        "(SMTPS); `none`: no encryption. The server's certificate is verified against "
+        "`SMTP_CA_FILE`, or the system's CA certificates.",
+    )
+    smtp_user: str = setting(
+        "",
+        one_line_text,
+        "`[notification] smtp_user`",
+        "User name to log in to `SMTP_HOST` with; empty: no login.",
+        in_apache_config=False,
+    )
+    smtp_password: str = secret(
+        "`[notification] smtp_password` of the shared trac.ini (mode 0640, root's)",
+        "Password of `SMTP_USER`; better given as a file in `SMTP_PASSWORD_FILE`.",
+    )
+    smtp_from: str = setting(
+        "",
+        optional(email_address),
+        "`[notification] smtp_from`, `smtp_replyto`",
+        "Address the mail comes from, e.g. `trac@example.org` (needed with `SMTP_HOST`).",
+        in_apache_config=False,
+    )
+    smtp_from_name: str = setting(
+        "",
+        one_line_text,
+        "`[notification] smtp_from_name`",
+        "Sender name of the mail. Empty: each project's name.",
+        in_apache_config=False,
+    )
+    smtp_default_domain: str = setting(
+        "",
+        optional(mail_domain),
+        "`[notification] smtp_default_domain`",
+        "Domain for users without an address of their own: mail for `alice` goes to "
+        "`alice@DOMAIN`. Addresses given with `trac-breezy-user email` come first.",
+    )
+    smtp_timeout: int = setting(
+        "10",
+        integer(1, 300),
+        "`[notification] smtp_timeout` (trac-breezy's mail sender)",
+        "Seconds to wait for `SMTP_HOST` at each step. A slow or unreachable server delays a "
+        "ticket change by about this much (the change is saved, with a warning), never a push.",
+        convert=int,
+    )
+    smtp_ca_file: str = setting(
+        "",
+        optional(fs_path),
+        "`[notification] smtp_ca_file`",
+        "PEM file of the CA certificates that `SMTP_TLS` trusts, e.g. a file in `SECRETS_DIR`. "
+        "Empty: the system's.",
+    )
+    trac_plugins_dir: Path = setting(
+        "/srv/trac-plugins",
+        fs_path,
+        "`[inherit] plugins_dir` of the shared trac.ini",
+        "Directory of single-file plugins (`*.py`, `*.egg`) shared by every project; "
+        "compose.yaml mounts `./plugins` (or `TRAC_PLUGINS_DATA`) there, read-only. Enable "
+        "their components with `TRAC_COMPONENTS`.",
+        convert=Path,
+    )
+    trac_components: tuple[str, ...] = setting(
+        "",
+        optional(component_rules),
+        "`[components] NAME = enabled` of the shared trac.ini",
+        "Trac components to enable in every project, e.g. `acct_mgr.admin.*,acct_mgr.api.*` "
+        "for a plugin of the `TRAC_PLUGINS` build argument or of `TRAC_PLUGINS_DIR`.",
+        convert=comma_list,
+    )
     wsgi_processes: int = setting(
         "2",
         integer(1, 64),
@@ -409,8 +361,8 @@ class Settings:
         "Failed logins (credentials sent and refused, on Bazaar or Trac) one client address "
         "may make within `LOGIN_LOCKOUT_SECONDS`; past it, every request from that address "
         "gets 429 until the period has passed. A password prompt without credentials does "
-        "not count. `0`: no limit. Behind a reverse proxy all clients share its address: "
-        "limit there, and set `0` here.",
+        "not count. `0`: no limit. Behind a reverse proxy, set `TRUSTED_PROXIES` so that "
+        "each client counts under its own address, not the proxy's.",
         convert=int,
     )
     login_lockout_seconds: int = setting(
@@ -427,6 +379,59 @@ class Settings:
         "Apache: `Listen`",
         "Port Apache listens on inside the container (unprivileged, so 1024 or above).",
         convert=int,
+    )
+    # HTTPS (README, HTTPS): in the container's Apache, or behind a reverse proxy.
+    tls_cert_file: str = setting(
+        "",
+        optional(file_path),
+        "Apache: `SSLCertificateFile` (a copy in root's run directory)",
+        "PEM certificate for HTTPS on `TLS_PORT` (the server's own first, then the "
+        "intermediate ones), e.g. `/run/secrets/trac-breezy/tls.crt`. Empty: no HTTPS in "
+        "the container. See HTTPS.",
+    )
+    tls_key_file: str = setting(
+        "",
+        optional(file_path),
+        "Apache: `SSLCertificateKeyFile` (a copy, mode 0640, root's)",
+        "Unencrypted PEM private key of `TLS_CERT_FILE`. May be root's with mode 0600: root "
+        "reads it at start, only where the servers' user cannot change it, and checks that "
+        "it belongs to the certificate.",
+    )
+    tls_port: int = setting(
+        "8443",
+        integer(1024, 65535),
+        "Apache: `Listen`, `<VirtualHost>` with `SSLEngine on`",
+        "Port of HTTPS inside the container when `TLS_CERT_FILE` is set (compose.yaml "
+        "publishes it as `HTTPS_PORT`). Same pages as `LISTEN_PORT`.",
+        convert=int,
+    )
+    tls_hsts: int = setting(
+        "63072000",
+        hsts,
+        "`Strict-Transport-Security: max-age=` on HTTPS answers",
+        "Seconds for which browsers must reach this host name over HTTPS only (two years, "
+        "as Mozilla's guidelines say); sent over HTTPS only. `off`: no header (for trying a "
+        "certificate out: browsers remember it).",
+        convert=as_hsts,
+    )
+    tls_redirect_http: str = setting(
+        "",
+        optional(https_origin),
+        "mod_rewrite on `LISTEN_PORT`: 301 to this origin, same path",
+        "Send whoever comes over plain HTTP to this HTTPS address, e.g. "
+        "`https://trac.example.org`, same path and query. Requests from the container "
+        "itself (the healthcheck) and from `TRUSTED_PROXIES` that say they came over https "
+        "are served. Empty: plain HTTP is served.",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "",
+        optional(ip_networks),
+        "mod_remoteip: `RemoteIPInternalProxy`; `X-Forwarded-Proto` honoured from them only",
+        "Reverse proxies in front, as addresses or networks: `172.18.0.1`, "
+        "`10.0.0.0/8,fd00::/8`. From them only, `X-Forwarded-For` gives the client's address "
+        "(logs, `LOGIN_FAILURE_LIMIT`, Trac) and `X-Forwarded-Proto: https` makes Trac "
+        "build `https://` links. Empty: every such header is ignored.",
+        convert=network_list,
     )
     log_level: str = setting(
         "warn",
@@ -459,11 +464,17 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
     """The value of `setting` from NAME or NAME_FILE, with an error or None."""
-    name, file_name = setting.name, setting.name + "_FILE"
+    return read_value(setting.name, setting.default, environ)
+
+
+def read_value(name: str, default: str, environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """The value of variable `name` from NAME or NAME_FILE (`default` when both
+    are unset), with an error naming the variable, or None."""
+    file_name = name + "_FILE"
     # Empty counts as unset, for NAME and NAME_FILE alike: Compose passes an
     # unset `${X:-}` through as "".
     if environ.get(file_name, "") == "":
-        return environ.get(name) or setting.default, None
+        return environ.get(name) or default, None
     if environ.get(name, "") != "":
         return "", f"{name} and {file_name} are both set; set only one of them"
     path = environ[file_name]
@@ -522,11 +533,21 @@ def _check_form(setting: Setting, value: str) -> str | None:
 
 
 def _cross_checks(settings: Settings) -> list[str]:
-    errors = []
+    errors = _tls_cross_checks(settings)
     trac, bzr = settings.trac_url_path, settings.bzr_url_path
     if trac == bzr or trac.startswith(bzr + "/") or bzr.startswith(trac + "/"):
         errors.append(
             f"TRAC_URL_PATH={trac!r} and BZR_URL_PATH={bzr!r} overlap; give each its own path"
+        )
+    if settings.smtp_host and not settings.smtp_from:
+        errors.append(
+            "SMTP_HOST is set but SMTP_FROM is empty; set SMTP_FROM to the address mail comes "
+            "from, or unset SMTP_HOST"
+        )
+    if settings.smtp_user and not settings.smtp_password:
+        errors.append(
+            "SMTP_USER is set but SMTP_PASSWORD is empty; set SMTP_PASSWORD or "
+            "SMTP_PASSWORD_FILE, or unset SMTP_USER"
         )
     if settings.admin_user and not settings.admin_password:
         errors.append(
@@ -534,6 +555,18 @@ def _cross_checks(settings: Settings) -> list[str]:
             "ADMIN_PASSWORD_FILE, or unset ADMIN_USER"
         )
     return errors
+
+
+def _tls_cross_checks(settings: Settings) -> list[str]:
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if bool(cert) != bool(key):
+        given, missing = (
+            ("TLS_CERT_FILE", "TLS_KEY_FILE") if cert else ("TLS_KEY_FILE", "TLS_CERT_FILE")
+        )
+        return [f"{given} is set but {missing} is empty; set both for HTTPS, or neither"]
+    if cert and settings.tls_port == settings.listen_port:
+        return [f"TLS_PORT={settings.tls_port} is LISTEN_PORT too; give HTTPS a port of its own"]
+    return []
 
 
 def markdown_table() -> str:

@@ -24,6 +24,7 @@ from trac_breezy.setenv import (
     READ_WRITE,
     REALM,
     TRAC_ENV_PARENT_DIR_KEY,
+    PagesEnviron,
     SmartServerEnviron,
     TracEnviron,
 )
@@ -46,7 +47,6 @@ class ConfigError(Exception):
 def trac_environ(settings: Settings) -> TracEnviron:
     return TracEnviron(
         env_parent_dir=str(settings.trac_env_parent_dir),
-        base_url=settings.trac_base_url,
         locale=settings.trac_locale,
         realm=REALM,
     )
@@ -58,6 +58,20 @@ def smart_server_environ(settings: Settings) -> SmartServerEnviron:
         prefix=settings.bzr_url_path + "/",
         mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
         realm=REALM,
+    )
+
+
+def pages_environ(settings: Settings) -> PagesEnviron:
+    """The places of both apps, for the pages for browsers (trac_app/front)."""
+    return PagesEnviron(
+        trac_url=settings.trac_url_path,
+        env_parent_dir=str(settings.trac_env_parent_dir),
+        bzr_url=settings.bzr_url_path,
+        bzr_root=str(settings.bzr_root),
+        bzr_mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
+        anonymous_read="yes" if settings.bzr_anonymous_read else "no",
+        base_url=settings.trac_base_url,
+        client_plugin_url=CLIENT_PLUGIN_URL,
     )
 
 
@@ -76,6 +90,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
                 *smart_server_environ(settings).setenv(),
                 (TRAC_ENV_PARENT_DIR_KEY, trac.env_parent_dir),
             ],
+            "pages": pages_environ(settings).setenv(),
         },
         "share_dir": paths.SHARE_DIR,
         "decoy_db": paths.DECOY_DB,
@@ -88,6 +103,10 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "client_plugin": client_plugin(),
         "client_plugin_url": CLIENT_PLUGIN_URL,
         "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
+        # HTTPS (settings.tls_cert_file): root's copies, made by startup/tls.py.
+        "tls_cert": paths.TLS_CERT,
+        "tls_key": paths.TLS_KEY,
+        "tls_server_name": "",  # the entrypoint puts the certificate's name here
         "access_log": ACCESS_LOG,
         "error_log": ERROR_LOG,
     }

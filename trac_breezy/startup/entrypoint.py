@@ -1,10 +1,11 @@
 """Container entrypoint: environment variables in, a checked Apache config out.
 
 Modelled on docker-library's entrypoints: with the default command
-(`supervisord`) it validates every setting, checks the volumes, renders
-Apache's configuration and lets Apache check it, drops root for the user that
-owns the data, runs the start-up tasks on the volumes (database, upgrades,
-projects, repositories) as that user, and execs supervisord. Any other
+(`supervisord`) it validates every setting, checks the volumes, writes the
+trac.ini every Trac project inherits, renders Apache's configuration and lets
+Apache check it, drops root for the user that owns the data, runs the
+start-up tasks on the volumes (database, shared trac.ini, upgrades, projects,
+repositories, mail addresses) as that user, and execs supervisord. Any other
 command is exec'ed as given, so `docker run IMAGE bash` gives a shell.
 
 Every problem ends here with one line naming the cause and the fix, and a
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from trac_breezy import log
 from trac_breezy.admin import (
     AdminError,
+    emails,
+    global_config,
     locks,
     postgres,
     projects,
@@ -33,10 +36,11 @@ from trac_breezy.admin import (
     upgrade,
     users,
 )
-from trac_breezy.container import identity, paths, settings
+from trac_breezy.container import identity, paths, settings, trac_ini
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
-from trac_breezy.startup import apache_config, apache_runner
+from trac_breezy.container.trac_ini import IniValue
+from trac_breezy.startup import apache_config, apache_runner, tls
 
 EXIT_CONFIG = 2
 DEFAULT_COMMAND = "supervisord"
@@ -94,6 +98,58 @@ def check_volumes(loaded: Settings, server: Identity) -> None:
         bool(trac_writers),
         " and ".join(trac_writers) + " write there" if trac_writers else "",
     )
+
+
+def check_readable_file(name: str, path: str, server: Identity) -> None:
+    """A file the servers will read (SMTP_CA_FILE) is there and readable by them."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise StartupError(
+            f"{name}={path}: {error.strerror}; mount the file there or unset {name}"
+        ) from None
+    if not stat.S_ISREG(info.st_mode) or not identity.can_access(info, server, os.R_OK):
+        raise StartupError(
+            f"{name}={path} is not a file that user {server.uid}:{server.gid} can read; "
+            f"make it readable (mode 0644) or unset {name}"
+        )
+
+
+def load_environment(environ: Mapping[str, str]) -> tuple[Settings, tuple[IniValue, ...]]:
+    """The settings table and the TRAC_INI__ values, every error of both at once."""
+    errors: list[str] = []
+    loaded, overrides = None, ()
+    try:
+        loaded = settings.load(environ)
+    except settings.SettingsError as error:
+        errors += error.messages
+    try:
+        overrides = trac_ini.load(environ)
+    except settings.SettingsError as error:
+        errors += error.messages
+    if errors or loaded is None:
+        raise settings.SettingsError(errors)
+    return loaded, overrides
+
+
+def write_shared_trac_ini(
+    loaded: Settings, overrides: tuple[IniValue, ...], server: Identity
+) -> None:
+    """The trac.ini every project inherits (mail, plugins, TRAC_INI__), root's, 0640."""
+    if loaded.smtp_ca_file:
+        check_readable_file("SMTP_CA_FILE", loaded.smtp_ca_file, server)
+    trac_ini.write(trac_ini.render(loaded, overrides), paths.TRAC_GLOBAL_INI, server.gid)
+    if loaded.smtp_host:
+        log(
+            f"mail on: through {loaded.smtp_host} ({loaded.smtp_tls}) from {loaded.smtp_from}"
+            + (
+                ""
+                if loaded.trac_base_url
+                else "; set TRAC_BASE_URL, or links in mail sent for pushes cannot name the server"
+            )
+        )
+    if overrides:
+        log("TRAC_INI__: " + ", ".join(f"[{v.section}] {v.option}" for v in overrides))
 
 
 def make_health_token() -> str:
@@ -156,15 +212,18 @@ def hand_over_stdio(server: Identity) -> None:
 
 def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     """Validate, check and render; returns the settings and the identity to run as."""
-    loaded = settings.load(environ)
+    loaded, overrides = load_environment(environ)
     running_as = Identity.current()
     server = identity.resolve_identity(loaded, running_as)
     writes = loaded.bzr_allow_writes
     check_volumes(loaded, server)
     prepare_run_dir(server)
+    write_shared_trac_ini(loaded, overrides, server)
     users.prepare_at_start(loaded, server)
     users.make_decoy(paths.DECOY_DB)
+    tls_server_name = tls.install(loaded, server)  # HTTPS: root's checked cert and key
     context = apache_config.template_context(loaded, make_health_token())
+    context["tls_server_name"] = tls_server_name
     paths.HTTPD_CONF.write_text(apache_config.render(context))
     apache_config.configtest(paths.HTTPD_CONF)
     if running_as.uid == 0:
@@ -180,14 +239,18 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
 
 def prepare_volumes(loaded: Settings) -> None:
     """As the servers' user: locks of dead pushes broken, the database
-    reachable, old projects upgraded, new ones made and connected."""
+    reachable, every project inheriting the shared trac.ini (before the
+    upgrade: a plugin enabled there may need one), old projects upgraded, new
+    ones made and connected, users' mail addresses in every project."""
     if loaded.bzr_allow_writes:
         locks.break_locks_of_this_host(loaded.bzr_root)
     postgres.connect_to_server(loaded)
+    global_config.update_all(loaded)
     upgrade.upgrade_all(loaded)
     projects.create_from_setting(loaded)
     if loaded.trac_repositories:
         repositories.configure(loaded)
+    emails.fill_in_at_start(loaded)
 
 
 def exec_supervisord(loaded: Settings, args: list[str]) -> None:

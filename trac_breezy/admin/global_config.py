@@ -1,0 +1,153 @@
+"""Every Trac project inherits the shared trac.ini (`[inherit] file`), mounted ones too.
+
+The entrypoint writes the shared file (`container/trac_ini.py`) at each start;
+new projects inherit it from creation (`projects.py`). A mounted project gets
+`[inherit] file` at start, appended when it inherits other files already (the
+files it named first keep precedence).
+
+Inheriting is not enough on its own: a project's own value wins over the
+shared one (Trac's rule), and `trac-admin initenv` without `--inherit` writes
+every option's default into the project, `smtp_enabled = disabled` included.
+So for each option the shared file sets, a value in the project's trac.ini
+that is Trac's own default is removed (it was written out, not chosen); a
+value that differs from Trac's default was chosen by someone and is kept.
+With TRAC_BASE_URL set, a project without a `[trac] base_url` gets
+TRAC_BASE_URL/NAME, so mail sent for a push links to the right place.
+
+Each project that changed gets one log line saying what changed; a project
+that keeps values of its own over shared ones gets one line saying which, at
+every start. trac.ini is saved the way Trac saves it (`trac-admin config
+set` does the same: options sorted, comments not kept).
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trac_breezy import log, one_line
+from trac_breezy.admin.trac_env import list_projects
+from trac_breezy.container import paths
+from trac_breezy.container.settings import Settings
+
+
+@dataclass
+class Outcome:
+    """What updating one project did."""
+
+    changes: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def line(self, project: str) -> str | None:
+        said = [*self.changes]
+        if self.kept:
+            said.append(
+                "keeps its own " + ", ".join(self.kept) + " over the shared values (Trac's rule)"
+            )
+        return f"{project}: " + "; ".join(said) if said else None
+
+
+def shared_options(global_ini: Path) -> dict[tuple[str, str], str]:
+    """(section, option) -> value of the shared file, [components] aside (no defaults)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(global_ini, encoding="utf-8")
+    return {
+        (section, option): value
+        for section in parser.sections()
+        if section != "components"
+        for option, value in parser.items(section)
+    }
+
+
+def register_options() -> None:
+    """Import Trac and every installed plugin, so Trac knows each option's default."""
+    from importlib.metadata import entry_points
+
+    import trac.env  # noqa: F401 - Trac's core options
+
+    import trac_breezy.trac_app.mail  # noqa: F401 - our mail options
+
+    for entry in entry_points(group="trac.plugins"):
+        try:
+            entry.load()
+        except Exception:  # noqa: S112 - a broken plugin's options stay unknown (kept)
+            continue
+
+
+def is_trac_default(section: str, option: str, value: str) -> bool:
+    from trac.config import Option
+
+    declared = Option.get_registry().get((section, option))
+    return declared is not None and declared.normalize(value) == declared.normalize(
+        declared.default
+    )
+
+
+def same(section: str, option: str, one: str, other: str) -> bool:
+    from trac.config import Option
+
+    declared = Option.get_registry().get((section, option))
+    if declared is None:
+        return one.strip() == other.strip()
+    return declared.normalize(one) == declared.normalize(other)
+
+
+def update_project(
+    env_path: Path, global_ini: Path, shared: dict[tuple[str, str], str], base_url: str
+) -> Outcome:
+    """Make one project inherit `global_ini` and see the shared values."""
+    from trac.config import Configuration
+
+    config = Configuration(str(env_path / "conf" / "trac.ini"))
+    own = config.parser
+    outcome = Outcome()
+    files = [f.strip() for f in own.get("inherit", "file", fallback="").split(",") if f.strip()]
+    if str(global_ini) not in files:
+        config.set("inherit", "file", ", ".join([*files, str(global_ini)]))
+        outcome.changes.append(f"inherits {global_ini} now")
+    removed = []
+    for (section, option), value in shared.items():
+        if not own.has_option(section, option):
+            continue
+        mine = own.get(section, option)
+        if same(section, option, mine, value):
+            continue
+        if is_trac_default(section, option, mine):
+            config.remove(section, option)
+            removed.append(f"[{section}] {option}")
+        else:
+            outcome.kept.append(f"[{section}] {option}")
+    if removed:
+        outcome.changes.append(
+            "removed Trac's defaults that hid the shared values: " + ", ".join(removed)
+        )
+    if base_url and not own.get("trac", "base_url", fallback=""):
+        url = f"{base_url.rstrip('/')}/{env_path.name}"
+        config.set("trac", "base_url", url)
+        outcome.changes.append(f"[trac] base_url = {url} (from TRAC_BASE_URL)")
+    if outcome.changes:
+        config.save()
+    return outcome
+
+
+def update_all(loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI) -> None:
+    """At start, as the servers' user: every project inherits the shared file."""
+    parent = loaded.trac_env_parent_dir
+    projects = list_projects(parent)
+    if not projects:
+        return
+    register_options()
+    shared = shared_options(global_ini)
+    for name in projects:
+        try:
+            outcome = update_project(parent / name, global_ini, shared, loaded.trac_base_url)
+        except Exception as error:  # Trac raises anything; the project is left as it was
+            log(
+                f"{name}: could not make it inherit {global_ini} ({one_line(error)}); it does "
+                "not see mail, plugins or TRAC_INI__ settings until trac.ini can be written"
+            )
+            continue
+        line = outcome.line(name)
+        if line:
+            log(line)

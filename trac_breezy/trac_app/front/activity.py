@@ -1,0 +1,109 @@
+"""A project's latest activity that anonymous visitors may see.
+
+Why this exists: the front page says, per project, what changed last and
+when: the newest of its wiki edits, ticket changes and commits. Trac's own
+timeline would answer that too, but asks every event provider for a whole
+period; this asks the database for one row each (and each repository for its
+newest changeset), which keeps the front page cheap to render. The front
+page knows no user (Trac's sessions live below each project's path), so only
+what Trac lets `anonymous` see is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from trac.core import TracError
+from trac.perm import PermissionCache
+from trac.util.datefmt import from_utimestamp
+from trac.util.text import obfuscate_email_address, shorten_line
+from trac.versioncontrol.api import RepositoryManager
+from trac.web.href import Href
+
+# Rows read per kind: a few, in case a fine-grained policy hides the newest.
+_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, as the front page shows it."""
+
+    what: str  # "ticket #3", "wiki page WikiStart", "changeset [12]"
+    detail: str  # its summary or message, one line
+    href: str  # URL path of the change's page
+    time: datetime
+    author: str = ""  # with e-mail addresses shortened, as Trac shows them to anonymous
+
+
+def latest_ticket(env: Any, perm: PermissionCache, href: Href) -> Event | None:
+    rows = env.db_query(
+        "SELECT id, summary, changetime FROM ticket ORDER BY changetime DESC, id LIMIT %s",
+        (_CANDIDATES,),
+    )
+    for ticket_id, summary, changetime in rows:
+        if "TICKET_VIEW" in perm("ticket", ticket_id):
+            return Event(
+                f"ticket #{ticket_id}",
+                shorten_line(summary or ""),
+                href.ticket(ticket_id),
+                from_utimestamp(changetime),
+            )
+    return None
+
+
+def latest_wiki_edit(env: Any, perm: PermissionCache, href: Href) -> Event | None:
+    rows = env.db_query(
+        "SELECT name, time, author, comment FROM wiki ORDER BY time DESC, name LIMIT %s",
+        (_CANDIDATES,),
+    )
+    for name, time, author, comment in rows:
+        if "WIKI_VIEW" in perm("wiki", name):
+            return Event(
+                f"wiki page {name}",
+                shorten_line(comment or ""),
+                href.wiki(name),
+                from_utimestamp(time),
+                obfuscate_email_address(author or ""),
+            )
+    return None
+
+
+def latest_changesets(
+    env: Any, perm: PermissionCache, href: Href, reponames: Iterable[str]
+) -> Iterator[Event]:
+    """The newest changeset of each repository (that can be read)."""
+    manager = RepositoryManager(env)
+    for reponame in reponames:
+        try:
+            repos = manager.get_repository(reponame)
+            rev = repos.youngest_rev if repos else None
+            if rev is None:
+                continue
+            changeset = repos.get_changeset(rev)
+        except TracError:
+            continue  # not pushed yet, or unreadable: the front page says so elsewhere
+        if "CHANGESET_VIEW" not in perm(changeset.resource):
+            continue
+        label = repos.display_rev(rev) + (f"/{reponame}" if reponame else "")
+        yield Event(
+            f"changeset [{label}]",
+            shorten_line(changeset.message or ""),
+            href.changeset(rev, reponame or None),
+            changeset.date,
+            obfuscate_email_address(changeset.author or ""),
+        )
+
+
+def latest(env: Any, href: Href, reponames: Iterable[str]) -> Event | None:
+    """The newest change in the project that `anonymous` may see, if any."""
+    perm = PermissionCache(env, "anonymous")
+    candidates = [
+        latest_ticket(env, perm, href),
+        latest_wiki_edit(env, perm, href),
+        *latest_changesets(env, perm, href, reponames),
+    ]
+    found = [event for event in candidates if event is not None]
+    return max(found, key=lambda event: event.time, default=None)

@@ -1,0 +1,115 @@
+"""The two WSGI apps of the pages for browsers, in the `trac` daemon group.
+
+Why a WSGI page and not Trac's own hook: Trac's project index can take
+another template (`trac.env_index_template`), but hands it only each
+project's name, description and environment object, plus string variables;
+latest activity, repositories, branch URLs and caching are Python work, and
+doing it in a template would mean database queries in Jinja2. So `front_page`
+answers Trac's root (`/trac/`, where `/` redirects) itself and passes every
+other request to Trac; `folder_pages` answers the directory URLs of the
+Bazaar tree (`/bzr/…/`), which Apache no longer lists itself (files below
+them are still plain files, for `http://` readers). Both read their places
+from `SetEnv` (`trac_breezy.setenv.PagesEnviron`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from trac_breezy.setenv import PagesEnviron
+from trac_breezy.trac_app.front import folders, projects
+from trac_breezy.trac_app.front.render import render
+from trac_breezy.trac_app.front.urls import Site
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+StartResponse = Callable[..., Any]
+# Trac's common static files, which Apache serves below any project's path.
+CHROME = "{trac_url}/_/chrome/common"
+
+
+def respond(
+    environ: Mapping[str, Any], start_response: StartResponse, status: str, body: bytes
+) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-cache"),
+        ],
+    )
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def not_allowed(start_response: StartResponse) -> list[bytes]:
+    start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+    return []
+
+
+def front_page(trac: WSGIApp) -> WSGIApp:
+    """Trac, with the front page at its root instead of Trac's project index."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") not in ("", "/"):
+            return trac(environ, start_response)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return not_allowed(start_response)
+        pages = PagesEnviron.from_environ(environ)
+        site = Site.of(environ)
+        body = render(
+            "projects.html",
+            site=site,
+            section="projects",
+            chrome=CHROME.format(trac_url=site.trac_url),
+            projects=projects.projects(pages.env_parent_dir, pages.trac_url, pages.bzr_root),
+        )
+        return respond(environ, start_response, "200 OK", body)
+
+    return app
+
+
+def tree_relpath(environ: Mapping[str, Any], bzr_url: str) -> str:
+    """The folder a request names, below the tree's root (from the raw URL,
+    as the smart server reads it; Apache refuses encoded slashes)."""
+    path = unquote(urlsplit(environ.get("REQUEST_URI", "")).path)
+    prefix = bzr_url + "/"
+    return path[len(prefix) :].strip("/") if path.startswith(prefix) else ""
+
+
+def crumbs(relpath: str) -> list[tuple[str, str]]:
+    """(name, relpath) of each folder on the way to `relpath`, itself included."""
+    parts = [part for part in relpath.split("/") if part]
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+def folder_pages(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """The page of a folder of the Bazaar tree (directory URLs only)."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        return not_allowed(start_response)
+    pages = PagesEnviron.from_environ(environ)
+    site = Site.of(environ)
+    relpath = tree_relpath(environ, pages.bzr_url)
+    common = {"site": site, "section": "branches", "chrome": CHROME.format(trac_url=site.trac_url)}
+    try:
+        folder = folders.describe(pages.bzr_root, relpath)
+        branches, branch_count = folders.branches_below(pages.bzr_root, relpath)
+        entries = folders.entries(pages.bzr_root, relpath)
+    except folders.NotAFolder:
+        body = render("missing.html", relpath=relpath, **common)
+        return respond(environ, start_response, "404 Not Found", body)
+    all_projects = projects.projects(pages.env_parent_dir, pages.trac_url, pages.bzr_root)
+    body = render(
+        "folder.html",
+        folder=folder,
+        branches=branches,
+        branch_count=branch_count,
+        entries=entries,
+        crumbs=crumbs(folder.relpath),
+        parent=folder.relpath.rpartition("/")[0],
+        shown_in=projects.showing(all_projects, folder.relpath),
+        user=environ.get("REMOTE_USER"),
+        **common,
+    )
+    return respond(environ, start_response, "200 OK", body)
