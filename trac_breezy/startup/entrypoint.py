@@ -239,12 +239,18 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
 
 def prepare_volumes(loaded: Settings) -> None:
     """As the servers' user: locks of dead pushes broken, the database
-    reachable, every project inheriting the shared trac.ini (before the
-    upgrade: a plugin enabled there may need one), old projects upgraded, new
-    ones made and connected, users' mail addresses in every project."""
+    reachable, old projects upgraded, every project inheriting the shared
+    trac.ini, new ones made and connected, users' mail addresses in every
+    project.
+
+    Projects are upgraded as they are before they inherit anything, so that
+    a failed upgrade leaves a project exactly as it was mounted (its trac.ini
+    too); then once more, for what a plugin enabled in the shared file may
+    need (a project that needs nothing is only looked at)."""
     if loaded.bzr_allow_writes:
         locks.break_locks_of_this_host(loaded.bzr_root)
     postgres.connect_to_server(loaded)
+    upgrade.upgrade_all(loaded)
     global_config.update_all(loaded)
     upgrade.upgrade_all(loaded)
     projects.create_from_setting(loaded)
