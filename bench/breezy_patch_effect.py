@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shutil
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # trac_breezy, for the server
+from bzr_bench import client_env  # the same client set-up as the main bench
 from histories import make_history  # shared with the tests (tests/histories.py)
 from servers import brz_serve
 from smart_harness import USERS, Server
@@ -216,20 +216,7 @@ def main() -> int:
     server.httpd.set_app(sizing(server.httpd.get_app(), biggest))
     try:
         user, password = next(iter(USERS.items()))
-        conf = home / ".config" / "breezy"
-        conf.mkdir(parents=True)
-        (conf / "authentication.conf").write_text(
-            f"[bench]\nscheme=http\nhost=127.0.0.1\nport={server.httpd.server_port}\n"
-            f"user={user}\npassword={password}\n"
-        )
-        (conf / "authentication.conf").chmod(0o600)
-        base = {
-            **os.environ,
-            "HOME": str(home),
-            "BRZ_EMAIL": "Bench <bench@example.org>",
-            "BRZ_PLUGIN_PATH": "-site:-user",
-            "BRZ_LOG": os.devnull,
-        }
+        base = client_env(home, server.httpd.server_port, user, password)
         stock_env = env_for(base, None)
         patched_env = env_for(base, patched_copy(run_dir / "patched"))
         for env, want_fixed in ((stock_env, False), (patched_env, True)):
