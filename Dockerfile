@@ -93,10 +93,14 @@ RUN mkdir -p /var/lib/trac /srv/bzr /var/lib/trac-breezy /run/trac-breezy \
 # Trac 1.6 imports pkg_resources (hence setuptools<81), whose deprecation
 # warning every Python that loads Trac printed (the entrypoint's too, at each
 # start); Apache's daemons have WSGIPythonWarnings for the same.
+# TRAC_BREEZY_SERVER_RUN_DIR: what supervisord.conf expands, so that
+# `docker compose exec web supervisorctl -c /usr/share/trac-breezy/supervisord.conf
+# status` works too, not only in the processes the entrypoint starts.
 ENV PATH=/opt/trac-breezy/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONWARNINGS="ignore:pkg_resources is deprecated:UserWarning" \
-    PGPASSFILE=/run/trac-breezy/server/pgpass
+    PGPASSFILE=/run/trac-breezy/server/pgpass \
+    TRAC_BREEZY_SERVER_RUN_DIR=/run/trac-breezy/server
 VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
 # 8443: HTTPS, when TLS_CERT_FILE is set (README, HTTPS).
 EXPOSE 8080 8443

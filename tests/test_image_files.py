@@ -42,6 +42,9 @@ def test_the_entrypoint_script_runs_the_entrypoint_module():
 def test_dockerfile_pgpassfile_is_the_one_the_code_writes():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"PGPASSFILE={paths.PGPASS_FILE}" in dockerfile
+    # supervisorctl in `docker exec` expands supervisord.conf with these too.
+    for name, value in paths.supervisor_environment().items():
+        assert f"{name}={value}" in dockerfile
     assert str(paths.RUN_DIR) in dockerfile  # made at build time, writable by any PUID
 
 
