@@ -15,7 +15,9 @@ The package is grouped by the runtime each part lives in (README, Layout):
   announcer, logout, and the garbage-collection middleware.
 """
 
+import os
 import sys
+from pathlib import Path
 
 
 def one_line(text: object) -> str:
@@ -26,3 +28,21 @@ def one_line(text: object) -> str:
 def log(message: str) -> None:
     """One line for `docker logs`, as every part of the container writes them."""
     print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
+
+
+def replace_file(path: Path, text: str, mode: int, group: int | None = None) -> None:
+    """Replace `path` whole with `text` (readers see the old file or the new one).
+
+    Written beside it under a name of its own, created exclusively and never
+    through a link planted there, with `mode` set exactly (whatever the umask)
+    and, when root writes it, owned by root and `group`.
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.new")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        if group is not None and os.geteuid() == 0:
+            os.fchown(fd, 0, group)
+        os.fchmod(fd, mode)
+        out.write(text)
+    os.replace(partial, path)

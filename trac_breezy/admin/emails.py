@@ -21,10 +21,9 @@ Users without an address get `NAME@SMTP_DEFAULT_DOMAIN` from Trac, when set.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from trac_breezy import log, one_line
+from trac_breezy import log, one_line, replace_file
 from trac_breezy.admin import AdminError
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container import checks
@@ -56,12 +55,8 @@ def read(path: Path) -> dict[str, str]:
 
 def write(path: Path, addresses: dict[str, str]) -> None:
     """Replace the record with `addresses`, never following a link planted there."""
-    partial = path.with_name(f".{path.name}.new")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.writelines(f"{name}:{address}\n" for name, address in sorted(addresses.items()))
-    os.replace(partial, path)
+    text = "".join(f"{name}:{address}\n" for name, address in sorted(addresses.items()))
+    replace_file(path, text, 0o640)
 
 
 def check_address(name: str, address: str) -> None:

@@ -25,7 +25,7 @@ from configparser import RawConfigParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trac_breezy import one_line
+from trac_breezy import one_line, replace_file
 from trac_breezy.admin import AdminError
 from trac_breezy.container.paths import PGPASS_FILE
 from trac_breezy.container.settings import Settings
@@ -61,11 +61,7 @@ def write_pgpass(settings: Settings) -> None:
     # `docker compose run` (a restore) starts no entrypoint: nobody made the
     # servers' run directory yet.
     PGPASS_FILE.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    partial = PGPASS_FILE.with_name(f".{PGPASS_FILE.name}.{os.getpid()}")
-    partial.unlink(missing_ok=True)
-    partial.touch(mode=0o600)
-    partial.write_text(line + "\n", encoding="utf-8")
-    os.replace(partial, PGPASS_FILE)
+    replace_file(PGPASS_FILE, line + "\n", 0o600)
 
 
 def connect_to_server(settings: Settings) -> None:

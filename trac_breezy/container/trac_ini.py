@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import configparser
 import io
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from trac_breezy import replace_file
 from trac_breezy.container import settings
 from trac_breezy.container.checks import has_control_characters
 from trac_breezy.container.settings import Settings, SettingsError
@@ -224,12 +224,4 @@ def render(loaded: Settings, overrides: Iterable[IniValue]) -> str:
 def write(text: str, path: Path, group: int) -> None:
     """Replace `path` with `text`, mode 0640, group `group` (root writes it in its
     own directory; started as another user, that user's group stays)."""
-    partial = path.with_name(f".{path.name}.new")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        if os.geteuid() == 0:
-            os.fchown(fd, 0, group)
-        os.fchmod(fd, 0o640)
-        out.write(text)
-    os.replace(partial, path)
+    replace_file(path, text, 0o640, group)
