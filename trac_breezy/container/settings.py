@@ -117,6 +117,21 @@ def secret(lands: str, help: str) -> Any:
     return setting("", anything, lands, help, secret=True)
 
 
+def number(default: str, low: int, high: int, lands: str, help: str) -> Any:
+    """A whole number from `low` to `high`, an `int` once parsed."""
+    return setting(default, integer(low, high), lands, help, convert=int)
+
+
+def directory(default: str, lands: str, help: str) -> Any:
+    """An absolute path without `..`, a `Path` once parsed."""
+    return setting(default, fs_path, lands, help, convert=Path)
+
+
+def switch(default: str, lands: str, help: str) -> Any:
+    """True or false (also 1/0, yes/no, on/off), a `bool` once parsed."""
+    return setting(default, boolean, lands, help, convert=as_bool)
+
+
 def unix_id(lands: str, help: str) -> Any:
     """A user or group id other than root's; empty (the default) means "work it out"."""
     return setting("", optional(integer(1, 2**31 - 1)), lands, help, convert=optional_int)
@@ -132,12 +147,10 @@ class Settings:
         "Apache: `WSGIScriptAlias`",
         "URL path under which Trac is served; `/trac/` lists the projects.",
     )
-    trac_env_parent_dir: Path = setting(
+    trac_env_parent_dir: Path = directory(
         "/var/lib/trac",
-        fs_path,
         "`SetEnv trac.env_parent_dir` in Trac's `<Location>`",
         "Directory whose subdirectories are Trac environments (mount your volume here).",
-        convert=Path,
     )
     trac_base_url: str = setting(
         "",
@@ -158,34 +171,26 @@ class Settings:
         "Apache: `WSGIScriptAliasMatch`, `AliasMatch`; `SetEnv bzr_wsgi.prefix`",
         "URL path under which the Bazaar tree is served (smart server and plain files).",
     )
-    bzr_root: Path = setting(
+    bzr_root: Path = directory(
         "/srv/bzr",
-        fs_path,
         "`SetEnv bzr_wsgi.root` in the Bazaar `<Location>`; the `AliasMatch` target",
         "Directory of branches and shared repositories (mount your volume here).",
-        convert=Path,
     )
-    bzr_allow_writes: bool = setting(
+    bzr_allow_writes: bool = switch(
         "true",
-        boolean,
         "`SetEnv bzr_wsgi.mode read-write`",
         "Let authenticated users push, commit and create branches. `false`: the tree is "
         "read-only for everyone. Anonymous clients can never write.",
-        convert=as_bool,
     )
-    bzr_anonymous_read: bool = setting(
+    bzr_anonymous_read: bool = switch(
         "true",
-        boolean,
         "Apache: `Require` in the Bazaar `<Location>`",
         "Let clients without a password branch and pull. `false`: every read needs a user too.",
-        convert=as_bool,
     )
-    htpasswd_path: Path = setting(
+    htpasswd_path: Path = directory(
         "/var/lib/trac-breezy/htpasswd",
-        fs_path,
         "Apache: `AuthUserFile`",
         "The user database (bcrypt htpasswd) for pushes and Trac logins; created if missing.",
-        convert=Path,
     )
     admin_user: str = setting(
         "",
@@ -220,12 +225,12 @@ class Settings:
         "Password of the `TRAC_DATABASE_URL` user; better given as a file in "
         "`TRAC_DATABASE_PASSWORD_FILE` (a Compose secret).",
     )
-    trac_database_wait: int = setting(
+    trac_database_wait: int = number(
         "60",
-        integer(0, 3600),
+        0,
+        3600,
         "at start: how long to wait for PostgreSQL",
         "Seconds to wait at start for the `TRAC_DATABASE_URL` server to accept connections.",
-        convert=int,
     )
     trac_repositories: tuple[RepositoryLink, ...] = setting(
         "",
@@ -290,13 +295,13 @@ class Settings:
         "Domain for users without an address of their own: mail for `alice` goes to "
         "`alice@DOMAIN`. Addresses given with `trac-breezy-user email` come first.",
     )
-    smtp_timeout: int = setting(
+    smtp_timeout: int = number(
         "10",
-        integer(1, 300),
+        1,
+        300,
         "`[notification] smtp_timeout` (trac-breezy's mail sender)",
         "Seconds to wait for `SMTP_HOST` at each step. A slow or unreachable server delays a "
         "ticket change by about this much (the change is saved, with a warning), never a push.",
-        convert=int,
     )
     smtp_ca_file: str = setting(
         "",
@@ -305,14 +310,12 @@ class Settings:
         "PEM file of the CA certificates that `SMTP_TLS` trusts, e.g. a file in `SECRETS_DIR`. "
         "Empty: the system's.",
     )
-    trac_plugins_dir: Path = setting(
+    trac_plugins_dir: Path = directory(
         "/srv/trac-plugins",
-        fs_path,
         "`[inherit] plugins_dir` of the shared trac.ini",
         "Directory of single-file plugins (`*.py`, `*.egg`) shared by every project; "
         "compose.yaml mounts `./plugins` (or `TRAC_PLUGINS_DATA`) there, read-only. Enable "
         "their components with `TRAC_COMPONENTS`.",
-        convert=Path,
     )
     trac_components: tuple[str, ...] = setting(
         "",
@@ -322,63 +325,63 @@ class Settings:
         "for a plugin of the `TRAC_PLUGINS` build argument or of `TRAC_PLUGINS_DIR`.",
         convert=comma_list,
     )
-    wsgi_processes: int = setting(
+    wsgi_processes: int = number(
         "2",
-        integer(1, 64),
+        1,
+        64,
         "`WSGIDaemonProcess trac processes=`",
         "Daemon processes that run Trac (the smart server has its own, `BZR_WSGI_PROCESSES`).",
-        convert=int,
     )
-    wsgi_threads: int = setting(
+    wsgi_threads: int = number(
         "15",
-        integer(1, 256),
+        1,
+        256,
         "`WSGIDaemonProcess trac threads=`",
         "Threads in each of Trac's daemon processes. 2 x 4 is about 20 % faster on two cores "
         "(`docs/benchmarks.md`), but every slow client (or slow page) holds a thread until "
         "Apache's timeouts end it, so the default keeps 30 of them.",
-        convert=int,
     )
-    bzr_wsgi_processes: int = setting(
+    bzr_wsgi_processes: int = number(
         "2",
-        integer(1, 64),
+        1,
+        64,
         "`WSGIDaemonProcess bzr processes=`",
         "Daemon processes that run the smart server, apart from Trac's, so clones and pushes "
         "never hold Trac's threads. Breezy's work is CPU-bound: one per core.",
-        convert=int,
     )
-    bzr_wsgi_threads: int = setting(
+    bzr_wsgi_threads: int = number(
         "8",
-        integer(1, 256),
+        1,
+        256,
         "`WSGIDaemonProcess bzr threads=`",
         "Threads in each smart-server process: a clone, pull or push holds one for as long "
         "as it runs, so this times `BZR_WSGI_PROCESSES` is how many run at once.",
-        convert=int,
     )
-    login_failure_limit: int = setting(
+    login_failure_limit: int = number(
         "10",
-        integer(0, 100000),
+        0,
+        100000,
         "mod_qos: `QS_ClientEventLimitCount`",
         "Failed logins (credentials sent and refused, on Bazaar or Trac) one client address "
         "may make within `LOGIN_LOCKOUT_SECONDS`; past it, every request from that address "
         "gets 429 until the period has passed. A password prompt without credentials does "
         "not count. `0`: no limit. Behind a reverse proxy, set `TRUSTED_PROXIES` so that "
         "each client counts under its own address, not the proxy's.",
-        convert=int,
     )
-    login_lockout_seconds: int = setting(
+    login_lockout_seconds: int = number(
         "300",
-        integer(10, 86400),
+        10,
+        86400,
         "mod_qos: `QS_ClientEventLimitCount`",
         "The period over which failed logins are counted, and how long an address that made "
         "too many is refused.",
-        convert=int,
     )
-    listen_port: int = setting(
+    listen_port: int = number(
         "8080",
-        integer(1024, 65535),
+        1024,
+        65535,
         "Apache: `Listen`",
         "Port Apache listens on inside the container (unprivileged, so 1024 or above).",
-        convert=int,
     )
     # HTTPS (README, HTTPS): in the container's Apache, or behind a reverse proxy.
     tls_cert_file: str = setting(
@@ -397,13 +400,13 @@ class Settings:
         "reads it at start, only where the servers' user cannot change it, and checks that "
         "it belongs to the certificate.",
     )
-    tls_port: int = setting(
+    tls_port: int = number(
         "8443",
-        integer(1024, 65535),
+        1024,
+        65535,
         "Apache: `Listen`, `<VirtualHost>` with `SSLEngine on`",
         "Port of HTTPS inside the container when `TLS_CERT_FILE` is set (compose.yaml "
         "publishes it as `HTTPS_PORT`). Same pages as `LISTEN_PORT`.",
-        convert=int,
     )
     tls_hsts: int = setting(
         "63072000",

@@ -38,33 +38,39 @@ class Event:
     author: str = ""  # with e-mail addresses shortened, as Trac shows them to anonymous
 
 
-def latest_ticket(env: Any, perm: PermissionCache, href: Href) -> Event | None:
-    rows = env.db_query(
-        "SELECT id, summary, changetime FROM ticket ORDER BY changetime DESC, id LIMIT %s",
-        (_CANDIDATES,),
-    )
-    for ticket_id, summary, changetime in rows:
-        if "TICKET_VIEW" in perm("ticket", ticket_id):
-            return Event(
-                f"ticket #{ticket_id}",
-                shorten_line(summary or ""),
-                href.ticket(ticket_id),
-                from_utimestamp(changetime),
-            )
-    return None
+@dataclass(frozen=True)
+class _RowKind:
+    """A kind of change kept as rows in the database: tickets, wiki edits."""
+
+    realm: str  # Trac's resource realm, also the first segment of its URL
+    action: str  # the permission that lets `anonymous` see one
+    label: str  # `Event.what`, formatted with the resource id
+    # Resource id, detail, time, author: newest first, at most %s rows.
+    sql: str
 
 
-def latest_wiki_edit(env: Any, perm: PermissionCache, href: Href) -> Event | None:
-    rows = env.db_query(
-        "SELECT name, time, author, comment FROM wiki ORDER BY time DESC, name LIMIT %s",
-        (_CANDIDATES,),
-    )
-    for name, time, author, comment in rows:
-        if "WIKI_VIEW" in perm("wiki", name):
+_TICKET_CHANGES = _RowKind(
+    "ticket",
+    "TICKET_VIEW",
+    "ticket #{}",
+    "SELECT id, summary, changetime, '' FROM ticket ORDER BY changetime DESC, id LIMIT %s",
+)
+_WIKI_EDITS = _RowKind(
+    "wiki",
+    "WIKI_VIEW",
+    "wiki page {}",
+    "SELECT name, comment, time, author FROM wiki ORDER BY time DESC, name LIMIT %s",
+)
+
+
+def latest_row(env: Any, perm: PermissionCache, href: Href, kind: _RowKind) -> Event | None:
+    """The newest change of `kind` that `perm` lets be seen."""
+    for resource_id, detail, time, author in env.db_query(kind.sql, (_CANDIDATES,)):
+        if kind.action in perm(kind.realm, resource_id):
             return Event(
-                f"wiki page {name}",
-                shorten_line(comment or ""),
-                href.wiki(name),
+                kind.label.format(resource_id),
+                shorten_line(detail or ""),
+                href(kind.realm, resource_id),
                 from_utimestamp(time),
                 obfuscate_email_address(author or ""),
             )
@@ -101,8 +107,8 @@ def latest(env: Any, href: Href, reponames: Iterable[str]) -> Event | None:
     """The newest change in the project that `anonymous` may see, if any."""
     perm = PermissionCache(env, "anonymous")
     candidates = [
-        latest_ticket(env, perm, href),
-        latest_wiki_edit(env, perm, href),
+        latest_row(env, perm, href, _TICKET_CHANGES),
+        latest_row(env, perm, href, _WIKI_EDITS),
         *latest_changesets(env, perm, href, reponames),
     ]
     found = [event for event in candidates if event is not None]
