@@ -38,7 +38,7 @@ from trac_breezy.smart_server.app import HEAD_BYTES, application, read_exactly
 from trac_breezy.smart_server.responses import CHUNKED_REQUESTS_HEADER
 from trac_breezy.smart_server.verbs import request_verb
 
-USERS = {"alice": "wonderland"}
+USERS = {"alice": "wonderland", "bob": "builder"}
 PREFIX = "/bzr/"
 
 
@@ -217,10 +217,13 @@ def apache_like(
     trac_parent: Path | None = None,
     seen: Seen | None = None,
     chunked: list[bytes | None] | None = None,
+    authz_file: Path | None = None,
 ):
     """What Apache does before mod_wsgi calls bzr.wsgi: routing, SetEnv, auth
     (and, given `seen`, what each request was: see `recording`)."""
-    setenv = SmartServerEnviron(root=str(root), prefix=PREFIX, mode=mode, realm=REALM).setenv()
+    setenv = SmartServerEnviron(
+        root=str(root), prefix=PREFIX, mode=mode, realm=REALM, authz_file=str(authz_file or "")
+    ).setenv()
     if trac_parent:
         setenv.append((TRAC_ENV_PARENT_DIR_KEY, str(trac_parent)))
 
@@ -265,6 +268,7 @@ class Server:
         accept_chunked: bool = True,
         stock: bool = False,
         tls: bool = False,
+        authz_file: Path | None = None,
     ) -> None:
         self.root = root
         self.scheme = "https" if tls else "http"
@@ -274,7 +278,7 @@ class Server:
         if stock:
             app = stock_app(root, self.seen, self.chunked)
         else:
-            app = apache_like(root, mode, trac_parent, self.seen, self.chunked)
+            app = apache_like(root, mode, trac_parent, self.seen, self.chunked, authz_file)
         app = chunked_bodies(app, accept_chunked, self.chunked)
         server_class = TLSWSGIServer if tls else ThreadingWSGIServer
         self.httpd = make_server("127.0.0.1", 0, app, server_class, QuietHandler)

@@ -100,7 +100,13 @@ def test_setenv_lines_sit_inside_their_location():
 
 
 def test_every_key_the_apps_read_is_set_where_they_read_it():
-    conf = render({"TRAC_BASE_URL": "https://example.org/trac", "TRAC_LOCALE": "fr"})
+    conf = render(
+        {
+            "TRAC_BASE_URL": "https://example.org/trac",
+            "TRAC_LOCALE": "fr",
+            "AUTHZ_FILE": "/run/secrets/trac-breezy/authz",
+        }
+    )
     trac_block = conf.split("<Location /trac>", 1)[1].split("</Location>", 1)[0]
     bzr_block = conf.split("<Location /bzr/>", 1)[1].split("</Location>", 1)[0]
     for key in TracEnviron.KEYS.values():
@@ -110,7 +116,11 @@ def test_every_key_the_apps_read_is_set_where_they_read_it():
     # What the smart server would read back is what the settings say.
     environ = dict(re.findall(r'SetEnv (\S+) "([^"]*)"', bzr_block))
     assert SmartServerEnviron.from_environ(environ) == SmartServerEnviron(
-        root="/srv/bzr", prefix="/bzr/", mode="read-write", realm="trac-breezy"
+        root="/srv/bzr",
+        prefix="/bzr/",
+        mode="read-write",
+        realm="trac-breezy",
+        authz_file="/run/secrets/trac-breezy/authz",
     )
 
 

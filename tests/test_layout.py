@@ -23,12 +23,14 @@ MAX_LINES = 600
 ALLOWED = {
     "": set(),
     "setenv": set(),
+    # The access rules (one file for brz and Trac): read inside both apps.
+    "authz": {""},
     "container": {""},
     # Admin tasks drive Trac, which loads our plugins (the `bzr` connector).
     "admin": {"", "container", "trac_app"},
-    "startup": {"", "container", "admin", "setenv"},
-    "smart_server": {"", "setenv"},
-    "trac_app": {"", "setenv"},
+    "startup": {"", "container", "admin", "setenv", "authz"},
+    "smart_server": {"", "setenv", "authz"},
+    "trac_app": {"", "setenv", "authz"},
     # Breezy plugins for the user's own brz client (the container only serves
     # the files): they import nothing from trac_breezy.
     "brz_plugin": set(),

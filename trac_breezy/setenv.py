@@ -59,6 +59,8 @@ class SmartServerEnviron(SetEnvBlock):
     prefix: str = key("bzr_wsgi.prefix")  # the URL path of the tree, ending with "/"
     mode: str = key("bzr_wsgi.mode")
     realm: str = key("bzr_wsgi.realm")
+    # AUTHZ_FILE: who may read and write which path (trac_breezy.authz); "": anyone.
+    authz_file: str = key("bzr_wsgi.authz_file", default="")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> SmartServerEnviron:
@@ -74,6 +76,7 @@ class SmartServerEnviron(SetEnvBlock):
             prefix=prefix if prefix.endswith("/") else prefix + "/",
             mode=mode,
             realm=environ.get(keys["realm"], REALM),
+            authz_file=environ.get(keys["authz_file"], ""),
         )
 
 
@@ -114,6 +117,7 @@ class PagesEnviron(SetEnvBlock):
     anonymous_read: str = key("trac_breezy.anonymous_read")  # "yes" or "no"
     base_url: str = key("trac_breezy.base_url", default="")  # TRAC_BASE_URL
     client_plugin_url: str = key("trac_breezy.client_plugin_url", default="")
+    authz_file: str = key("trac_breezy.authz_file", default="")  # AUTHZ_FILE
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> PagesEnviron:

@@ -122,8 +122,8 @@ def number(default: str, low: int, high: int, lands: str, help: str) -> Any:
     return setting(default, integer(low, high), lands, help, convert=int)
 
 
-def directory(default: str, lands: str, help: str) -> Any:
-    """An absolute path without `..`, a `Path` once parsed."""
+def absolute_path(default: str, lands: str, help: str) -> Any:
+    """An absolute path (of a directory or a file) without `..`, a `Path` once parsed."""
     return setting(default, fs_path, lands, help, convert=Path)
 
 
@@ -147,7 +147,7 @@ class Settings:
         "Apache: `WSGIScriptAlias`",
         "URL path under which Trac is served; `/trac/` lists the projects.",
     )
-    trac_env_parent_dir: Path = directory(
+    trac_env_parent_dir: Path = absolute_path(
         "/var/lib/trac",
         "`SetEnv trac.env_parent_dir` in Trac's `<Location>`",
         "Directory whose subdirectories are Trac environments (mount your volume here).",
@@ -171,7 +171,7 @@ class Settings:
         "Apache: `WSGIScriptAliasMatch`, `AliasMatch`; `SetEnv bzr_wsgi.prefix`",
         "URL path under which the Bazaar tree is served (smart server and plain files).",
     )
-    bzr_root: Path = directory(
+    bzr_root: Path = absolute_path(
         "/srv/bzr",
         "`SetEnv bzr_wsgi.root` in the Bazaar `<Location>`; the `AliasMatch` target",
         "Directory of branches and shared repositories (mount your volume here).",
@@ -187,7 +187,15 @@ class Settings:
         "Apache: `Require` in the Bazaar `<Location>`",
         "Let clients without a password branch and pull. `false`: every read needs a user too.",
     )
-    htpasswd_path: Path = directory(
+    authz_file: str = setting(
+        "",
+        optional(file_path),
+        "`SetEnv bzr_wsgi.authz_file` (smart server, tree pages); `[svn] authz_file` in Trac",
+        "Access rules per project and path for brz and Trac's source views, in Subversion's "
+        "authz format, reread when it changes. Empty: every user may read and write every "
+        "branch. See Access rules.",
+    )
+    htpasswd_path: Path = absolute_path(
         "/var/lib/trac-breezy/htpasswd",
         "Apache: `AuthUserFile`",
         "The user database (bcrypt htpasswd) for pushes and Trac logins; created if missing.",
@@ -310,7 +318,7 @@ class Settings:
         "PEM file of the CA certificates that `SMTP_TLS` trusts, e.g. a file in `SECRETS_DIR`. "
         "Empty: the system's.",
     )
-    trac_plugins_dir: Path = directory(
+    trac_plugins_dir: Path = absolute_path(
         "/srv/trac-plugins",
         "`[inherit] plugins_dir` of the shared trac.ini",
         "Directory of single-file plugins (`*.py`, `*.egg`) shared by every project; "

@@ -9,7 +9,10 @@ root for the tip-change hook, so each is built once per configuration
 Each request is judged on its first bytes before Breezy sees it (`access`:
 who may send this verb, and how large a request it may be), then served by
 Breezy through the read-only transport (anonymous users, or a read-only
-tree) or the writable one (authenticated users of a writable tree).
+tree) or the writable one (authenticated users of a writable tree). With
+AUTHZ_FILE, every file it touches is checked against its user's rights
+(`rights`), and an anonymous request for a place anonymous may not read is
+answered 401 at once, so that brz asks for a password and retries.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from breezy import urlutils
 from breezy.bzr.smart import medium, protocol
 from breezy.transport import Transport, chroot, get_transport, readonly
 
+from trac_breezy import authz
 from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviron
-from trac_breezy.smart_server import access, reads, tip_changes
+from trac_breezy.smart_server import access, reads, rights, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
 from trac_breezy.smart_server.responses import (
@@ -162,9 +166,13 @@ class SmartApp:
         refused = self._refusal(verb, anonymous, head, length, start_response)
         if refused is not None:
             return refused
+        request_rights = self._rights(environ.get("REMOTE_USER") or None)
+        if anonymous and request_rights and not self._may_start(request_rights, verb, relpath):
+            return self._needs_user(start_response)
         transport = self.anonymous_transport if anonymous else self.user_transport
         whole_bodies = not head.startswith(protocol.MESSAGE_VERSION_THREE)
         with (
+            rights.in_force(request_rights),
             tip_changes.serving(environ),
             ending_abandoned_inserts(),
             reads.whole_bodies(whole_bodies),
@@ -183,12 +191,7 @@ class SmartApp:
         """The answer to a request refused before Breezy sees it, or None to serve it."""
         why = access.refusal(verb, anonymous, self.read_only)
         if why is access.Refusal.NEEDS_USER:
-            return plain_response(
-                start_response,
-                "401 Unauthorized",
-                "this request needs a user name and password\n",
-                [("WWW-Authenticate", f'Basic realm="{self.config.realm}"')],
-            )
+            return self._needs_user(start_response)
         if why is access.Refusal.READ_ONLY:
             return complete_reply(start_response, smart_failure(head, (b"ReadOnlyError",)))
         limit = access.body_limit(verb, anonymous)
@@ -197,6 +200,26 @@ class SmartApp:
                 start_response, "413 Request Entity Too Large", access.too_large(limit, anonymous)
             )
         return None
+
+    def _needs_user(self, start_response: StartResponse) -> list[bytes]:
+        return plain_response(
+            start_response,
+            "401 Unauthorized",
+            "this request needs a user name and password\n",
+            [("WWW-Authenticate", f'Basic realm="{self.config.realm}"')],
+        )
+
+    def _rights(self, user: str | None) -> rights.RequestRights | None:
+        """The request's rights under AUTHZ_FILE (reread if it changed), None without one."""
+        if not self.config.authz_file:
+            return None
+        return rights.RequestRights(authz.rule_file(self.config.authz_file).rules(), user)
+
+    @staticmethod
+    def _may_start(request_rights: rights.RequestRights, verb: bytes | None, relpath: str) -> bool:
+        """Whether an anonymous request may start where it is sent (`hello` touches nothing)."""
+        place = "/" + urlutils.unescape(relpath).rstrip("/")
+        return verb == b"hello" or request_rights.may(place, rights.READ)
 
     def _serve(
         self,

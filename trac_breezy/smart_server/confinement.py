@@ -4,6 +4,9 @@ Breezy's chroot stops `..` in URLs and smart-protocol paths, but the file
 system follows symlinks: `ConfinedTransport` resolves each path before use, so
 a symlink inside the root cannot lead a client outside it.
 
+It is also where the access rules are checked (`rights`): every operation
+reads (`_abspath`), and the operations that change the tree write.
+
 Breezy puts local paths (`/srv/bzr/...`), their URLs and the chroot server's
 URL (`chroot-<heap address>:///...`) into the errors it sends: through its
 error translation (`scrub_paths` replaces it) and in failed replies some
@@ -15,12 +18,16 @@ of the tree (`/trunk/.bzr/...`).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from breezy.bzr.smart import request as smart_request
 from breezy.transport import NoSuchFile, local
+
+from trac_breezy.smart_server import rights
 
 
 class ConfinedTransport(local.LocalTransport):
@@ -38,7 +45,37 @@ class ConfinedTransport(local.LocalTransport):
         real = os.path.realpath(path)
         if real != self._root and not real.startswith(self._root + os.sep):
             raise NoSuchFile(relative_reference)
+        rights.check(real, self._root, rights.READ)
         return path
+
+    def _check_write(self, relative_reference: str) -> None:
+        real = os.path.realpath(local.LocalTransport._abspath(self, relative_reference))
+        rights.check(real, self._root, rights.WRITE)
+
+
+def _writing(name: str, changed: tuple[int, ...]) -> Callable[..., Any]:
+    """LocalTransport's `name`, checking write on its path arguments numbered `changed`."""
+    original = getattr(local.LocalTransport, name)
+    signature = inspect.signature(original)
+    names = list(signature.parameters)[1:]
+
+    def method(self: ConfinedTransport, *args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(self, *args, **kwargs).arguments
+        for index in changed:
+            self._check_write(given[names[index]])
+        return original(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = original.__doc__
+    return method
+
+
+for _name in rights.WRITES_FIRST:
+    setattr(ConfinedTransport, _name, _writing(_name, (0,)))
+for _name in rights.WRITES_BOTH:
+    setattr(ConfinedTransport, _name, _writing(_name, (0, 1)))
+for _name in rights.WRITES_SECOND:
+    setattr(ConfinedTransport, _name, _writing(_name, (1,)))
 
 
 # (URL, local path) of every root served, as bytes: removed from error texts.

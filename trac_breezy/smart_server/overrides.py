@@ -12,6 +12,7 @@ each verb's tag.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
@@ -111,7 +112,11 @@ class BoundedInsertQueue:
         self.tokens = [t.decode("utf-8") for t in resume_tokens.split(b" ") if t]
         self.repository = repository
         self.queue = InsertQueue(maxsize=INSERT_QUEUE_CHUNKS)
-        self.insert_thread = threading.Thread(target=self._inserter_thread)  # type: ignore[attr-defined]
+        # In the request's context: its access rules (`rights`) bind the inserter too.
+        self.insert_thread = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._inserter_thread,),  # type: ignore[attr-defined]
+        )
         self.insert_thread.start()
         pending = getattr(_request, "inserts", None)
         if pending is not None:

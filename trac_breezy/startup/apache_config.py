@@ -58,6 +58,7 @@ def smart_server_environ(settings: Settings) -> SmartServerEnviron:
         prefix=settings.bzr_url_path + "/",
         mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
         realm=REALM,
+        authz_file=settings.authz_file,
     )
 
 
@@ -72,6 +73,7 @@ def pages_environ(settings: Settings) -> PagesEnviron:
         anonymous_read="yes" if settings.bzr_anonymous_read else "no",
         base_url=settings.trac_base_url,
         client_plugin_url=CLIENT_PLUGIN_URL,
+        authz_file=settings.authz_file,
     )
 
 
