@@ -341,3 +341,13 @@ def test_the_tls_host_carries_the_certificate_s_name_when_it_has_one():
     assert "\n    ServerName trac.example.org\n" in vhost
     # Links still follow each request's Host.
     assert "\nServerName localhost\n" in conf and "\nUseCanonicalName Off\n" in conf
+
+
+def test_with_access_rules_plain_files_go_through_the_rules():
+    ruled = render({"AUTHZ_FILE": "/run/secrets/trac-breezy/authz"})
+    plain = render({})
+    files_route = '/(?!(?:.*/)?\\.bzr/smart$)(.*[^/])$"'
+    assert f'AliasMatch "^/bzr{files_route} "/srv/bzr/$1"' in plain
+    assert "tree-files.wsgi" not in plain
+    assert f'WSGIScriptAliasMatch "^/bzr{files_route} ' in ruled
+    assert "tree-files.wsgi" in ruled and '"/srv/bzr/$1"' not in ruled
