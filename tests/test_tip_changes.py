@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from breezy.branch import Branch
 from smart_harness import local_branch, with_credentials
 from stack import Brz
 
@@ -55,7 +56,7 @@ def test_listeners_get_the_new_revisions_and_the_request(changes, server, tmp_pa
     brz("push", server.url("trunk"), cwd=trunk)
     [change] = changes
     assert change.branch_path == str(server.root.resolve() / "trunk")
-    assert list(change.new_revisions()) == expected  # mainline oldest first, then merged
+    assert list(change.new_revisions(Branch.open)) == expected  # mainline oldest first, then merged
     assert change.environ["REMOTE_USER"] == "alice"
     assert change.environ[SmartServerEnviron.KEYS["root"]] == str(server.root)
     assert change.environ["SCRIPT_NAME"] == "/bzr/trunk/.bzr/smart"
@@ -64,7 +65,7 @@ def test_listeners_get_the_new_revisions_and_the_request(changes, server, tmp_pa
     (trunk / "file").write_text("four\n")
     brz("commit", "-m", "four", cwd=trunk)
     brz("push", cwd=trunk)
-    assert [c.new_revisions() for c in changes[1:]] == [(revid(brz, trunk, "4"),)]
+    assert [c.new_revisions(Branch.open) for c in changes[1:]] == [(revid(brz, trunk, "4"),)]
 
 
 def test_a_failing_listener_does_not_fail_the_push(changes, server, tmp_path, capsys):
@@ -78,7 +79,7 @@ def test_a_failing_listener_does_not_fail_the_push(changes, server, tmp_path, ca
     brz("push", server.url("trunk"), cwd=local)
     assert brz.revno(server.url("trunk")) == 1
     # later listeners still run
-    assert [c.new_revisions() for c in changes] == [(revid(brz, local),)]
+    assert [c.new_revisions(Branch.open) for c in changes] == [(revid(brz, local),)]
     assert "listener broke" in capsys.readouterr().err
 
 

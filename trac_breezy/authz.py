@@ -85,6 +85,11 @@ class Rules:
                 return decided
         return False  # never reached for a checked file: `[/]` decides for `*`
 
+    def has_sections_below(self, path: str) -> bool:
+        """Do rules name a path strictly below `path` (renaming it would carry them along)?"""
+        below = path if path == "/" else path.rstrip("/") + "/"
+        return any(p.startswith(below) and p.rstrip("/") != path.rstrip("/") for p in self.sections)
+
     def readable_paths(self, user: str | None) -> list[str]:
         """The section paths `user` may read: where a browser may find something."""
         return sorted(p for p in self.sections if self.may(user, p, READ))

@@ -48,13 +48,24 @@ class ConfinedTransport(local.LocalTransport):
         rights.check(real, self._root, rights.READ)
         return path
 
-    def _check_write(self, relative_reference: str) -> None:
-        real = os.path.realpath(local.LocalTransport._abspath(self, relative_reference))
+    def _real(self, relative_reference: str) -> str:
+        return os.path.realpath(local.LocalTransport._abspath(self, relative_reference))
+
+    def _check_write(self, relative_reference: str, moves: bool = False) -> None:
+        real = self._real(relative_reference)
         rights.check(real, self._root, rights.WRITE)
+        if moves:
+            rights.check_move(real, self._root)
+
+    def list_dir(self, relpath: str) -> list[str]:
+        # iter_files_recursive lists through here too.
+        names = super().list_dir(relpath)
+        return rights.visible(names, self._real(relpath), self._root)
 
 
-def _writing(name: str, changed: tuple[int, ...]) -> Callable[..., Any]:
-    """LocalTransport's `name`, checking write on its path arguments numbered `changed`."""
+def _writing(name: str, changed: tuple[int, ...], moves: bool = False) -> Callable[..., Any]:
+    """LocalTransport's `name`, checking write on its path arguments numbered `changed`
+    (and, for a rename, that no rules name paths below them: `rights.check_move`)."""
     original = getattr(local.LocalTransport, name)
     signature = inspect.signature(original)
     names = list(signature.parameters)[1:]
@@ -62,7 +73,7 @@ def _writing(name: str, changed: tuple[int, ...]) -> Callable[..., Any]:
     def method(self: ConfinedTransport, *args: Any, **kwargs: Any) -> Any:
         given = signature.bind(self, *args, **kwargs).arguments
         for index in changed:
-            self._check_write(given[names[index]])
+            self._check_write(given[names[index]], moves)
         return original(self, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
@@ -73,7 +84,7 @@ def _writing(name: str, changed: tuple[int, ...]) -> Callable[..., Any]:
 for _name in rights.WRITES_FIRST:
     setattr(ConfinedTransport, _name, _writing(_name, (0,)))
 for _name in rights.WRITES_BOTH:
-    setattr(ConfinedTransport, _name, _writing(_name, (0, 1)))
+    setattr(ConfinedTransport, _name, _writing(_name, (0, 1), moves=True))
 for _name in rights.WRITES_SECOND:
     setattr(ConfinedTransport, _name, _writing(_name, (1,)))
 

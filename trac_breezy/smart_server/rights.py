@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from breezy import errors
+from breezy import errors, urlutils
 from breezy.transport import NoSuchFile
 
 from trac_breezy.authz import READ, WRITE, Access, Rules
@@ -80,6 +80,37 @@ def check(real_path: str, root: str, access: Access) -> None:
     raise errors.PermissionDenied(path, f"{who} may read but not write here (access rules)")
 
 
+def check_move(real_path: str, root: str) -> None:
+    """Refuse to rename or move a directory below which the rules name paths.
+
+    A rename takes everything below along, and rules go by path: renaming
+    `/beta/team` (writable) to `/beta/mine` would leave `[/beta/team/release]`
+    (read-only) naming nothing, and the release branch writable under its
+    new name. Breezy itself renames only inside `.bzr` (locks, packs).
+    """
+    rights = _current.get()
+    if rights is None:
+        return
+    path = tree_path(real_path, root)
+    if rights.rules.has_sections_below(path):
+        raise errors.PermissionDenied(
+            path, "access rules name paths below it, so it cannot be renamed or moved"
+        )
+
+
+def visible(names: list[str], real_dir: str, root: str) -> list[str]:
+    """The entries (URL-escaped names) of `real_dir` that the request's user may read.
+
+    A listing must not name what its reader may not see (the folder pages
+    filter the same way).
+    """
+    rights = _current.get()
+    if rights is None:
+        return names
+    parent = tree_path(real_dir, root).rstrip("/")
+    return [name for name in names if rights.may(f"{parent}/{urlutils.unescape(name)}", READ)]
+
+
 # The operations of Breezy's LocalTransport that change the tree, by which of
 # their path arguments they change (tests/test_rights.py checks that every
 # operation is either here or in READS, for the installed Breezy).
@@ -116,4 +147,13 @@ READS = (
     "relpath",
     "stat",
 )
-__all__ = ["READ", "WRITE", "RequestRights", "check", "in_force", "tree_path"]
+__all__ = [
+    "READ",
+    "WRITE",
+    "RequestRights",
+    "check",
+    "check_move",
+    "in_force",
+    "tree_path",
+    "visible",
+]

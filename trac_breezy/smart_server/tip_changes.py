@@ -51,15 +51,18 @@ class TipChange:
         """False when the branch was emptied (its new tip is the null revision)."""
         return self.new_revid not in (None, NULL_REVISION)
 
-    def new_revisions(self) -> tuple[bytes, ...]:
+    def new_revisions(self, open_branch: Callable[[str], Branch]) -> tuple[bytes, ...]:
         """Revisions now in the branch that were not before: mainline oldest first, then merged.
 
-        Opens the branch by its local path, so call it outside the request
-        thread (which the smart server jails to its chroot).
+        Opens the branch by its local path with `open_branch`, so call it
+        outside the request thread (which the smart server jails to its
+        chroot). The pusher wrote that branch's files: `open_branch` must not
+        follow what they point to outside the tree (a stacked-on URL or a
+        branch reference would make the server connect anywhere).
         """
         if not self.has_new_tip:
             return ()
-        branch = Branch.open(self.branch_path)
+        branch = open_branch(self.branch_path)
         with branch.lock_read():
             return tuple(new_revisions(branch, self.old_revid, self.new_revid))
 

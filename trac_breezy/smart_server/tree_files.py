@@ -26,7 +26,7 @@ from trac_breezy import authz
 from trac_breezy.setenv import MisconfiguredError, SmartServerEnviron
 from trac_breezy.smart_server.responses import StartResponse, plain_response
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})$")  # 18 digits: past any file size
 BLOCK = 64 * 1024
 
 

@@ -28,7 +28,7 @@ from trac.env import open_environment
 from trac.versioncontrol.api import RepositoryManager
 
 from trac_breezy import log
-from trac_breezy.setenv import TRAC_ENV_PARENT_DIR_KEY
+from trac_breezy.setenv import TRAC_ENV_PARENT_DIR_KEY, SmartServerEnviron
 
 if TYPE_CHECKING:  # only its shape: Trac's side never loads the smart server
     from trac_breezy.smart_server.tip_changes import TipChange
@@ -73,12 +73,17 @@ def announce(change: TipChange) -> None:
 def _announce(trac_parent: str, change: TipChange) -> None:
     """Tell every Trac repository showing the branch of `change` about its new revisions."""
     try:
+        from trac_breezy.trac_app.bzr.confinement import open_branch
         from trac_breezy.trac_app.bzr.connector import notify_new_revisions
 
         repositories = trac_repositories(trac_parent, change.branch_path)
         if not repositories:
             return  # no project shows the branch: no need to walk its graph
-        revs = ["revid:" + revid.decode("utf-8") for revid in change.new_revisions()]
+        # Inside the tree the push was served from, as Trac opens branches:
+        # the pusher wrote this branch's stacked-on URL and references.
+        tree = SmartServerEnviron.from_environ(change.environ).root
+        opened = change.new_revisions(lambda path: open_branch(path, tree))
+        revs = ["revid:" + revid.decode("utf-8") for revid in opened]
         for env_path, repo_name in repositories:
             for error in notify_new_revisions(env_path, repo_name, revs):
                 log(f"{env_path}: {error}")

@@ -1,0 +1,107 @@
+"""Attack: the push announcer opened the pushed branch with Breezy's plain `Branch.open`.
+
+`tip_changes.TipChange.new_revisions` runs in the announcer's thread (no
+jail, no access rules) and followed whatever the branch's
+`.bzr/branch/branch.conf` says, which any user who may write the branch can
+`put`. The smart server's Branch verbs open branches with
+`ignore_fallbacks=True`, so a branch stacked on `http://anywhere/` still
+takes a tip change: the server then connected wherever the pusher said
+(SSRF), or read any branch on its disk by a `file:///` URL. Found by review
+(with or without AUTHZ_FILE); the announcer now opens the branch as Trac
+does (`trac_app.bzr.confinement.open_branch`, inside the tree).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+from smart_harness import Server, local_branch, smart_reply
+from stack import Brz
+from test_attack_authz_rename import post, request
+
+from trac_breezy.setenv import READ_WRITE
+from trac_breezy.smart_server import tip_changes
+from trac_breezy.smart_server.tip_changes import on_tip_change
+from trac_breezy.trac_app import push_announcer
+
+RULES = "[/]\n* =\n\n[/beta]\nbob = rw\n"
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that notes what connects to it."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(8)
+        self.socket.settimeout(0.5)
+        self.port = self.socket.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    self.requests.append(connection.recv(4096))
+                    connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop = True
+        self.thread.join(5)
+        self.socket.close()
+
+
+def test_a_pusher_makes_the_server_connect_where_he_says(tmp_path: Path, monkeypatch) -> None:
+    from test_push_announcer import new_trac_env
+    from trac.versioncontrol.api import DbRepositoryProvider
+
+    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - registers the bzr connector
+
+    monkeypatch.setattr(tip_changes, "_listeners", [])
+    on_tip_change(push_announcer.announce)  # as wsgi/bzr.wsgi does
+    root, trac_parent, authz_file = tmp_path / "bzr", tmp_path / "trac", tmp_path / "authz"
+    root.mkdir()
+    trac_parent.mkdir()
+    authz_file.write_text(RULES)
+    local_branch(Brz(tmp_path / "maker"), root / "beta", "beta\n")
+    tip = (root / "beta" / ".bzr" / "branch" / "last-revision").read_bytes().split()
+    env = new_trac_env(trac_parent / "proj")
+    DbRepositoryProvider(env).add_repository("", str(root / "beta"), "bzr")
+    env.shutdown()
+    listener = Listener()
+    server = Server(root, READ_WRITE, trac_parent, authz_file=authz_file)
+    try:
+
+        def bob(verb: bytes, *args: bytes, body: bytes | None = None):
+            status, reply = post(server, "beta/", request(verb, *args, body=body), "bob")
+            assert status == 200
+            return smart_reply(reply)
+
+        # bob may write /beta: he says it is stacked on a host of his choosing ...
+        conf = f"stacked_on_location = http://127.0.0.1:{listener.port}/internal/\n".encode()
+        assert bob(b"put", b".bzr/branch/branch.conf", b"", body=conf)[0] == b"S"
+        # ... then moves its tip (here: to where it was), which Branch verbs still do.
+        status, (_, branch_token, repo_token), _ = bob(b"Branch.lock_write", b"")
+        assert status == b"S"
+        status, *_ = bob(b"Branch.set_last_revision_info", b"", branch_token, repo_token, *tip)
+        assert status == b"S"
+        bob(b"Branch.unlock", b"", branch_token, repo_token)
+        push_announcer.wait_for_announcements()
+    finally:
+        server.stop()
+        listener.stop()
+    # The announcer opens the branch as Trac does (trac_app.bzr.confinement):
+    # a stacked-on URL outside the tree is refused, never connected to.
+    assert listener.requests == []
