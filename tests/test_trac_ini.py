@@ -103,12 +103,60 @@ def test_an_option_named_like_a_file_is_an_option():
     assert (value.section, value.option, value.value) == ("logging", "log_file", "trac.log")
 
 
-def test_without_mail_the_file_holds_only_the_plugins_dir():
+def test_without_mail_the_file_holds_only_the_plugins_dir_and_the_tree_s_root():
     text = trac_ini.render(settings.load({}), ())
     assert text.startswith("# Made by trac-breezy")
     shared = parsed(text)
-    assert shared.sections() == ["inherit"]
+    assert shared.sections() == ["inherit", "bzr"]
     assert shared["inherit"]["plugins_dir"] == "/srv/trac-plugins"
+    # The Bazaar backend gives each repository its place in the tree (its scope).
+    assert dict(shared["bzr"]) == {"tree_root": "/srv/bzr"}
+
+
+def test_the_rule_file_turns_on_trac_s_authz_policy_first():
+    loaded = settings.load({"AUTHZ_FILE": "/run/secrets/trac-breezy/authz", "BZR_ROOT": "/data"})
+    shared = parsed(trac_ini.render(loaded, ()))
+    assert dict(shared["svn"]) == {"authz_file": "/run/secrets/trac-breezy/authz"}
+    assert shared["bzr"]["tree_root"] == "/data"
+    assert shared["trac"]["permission_policies"] == (
+        "AuthzSourcePolicy, AuthzChangesetPolicy, DefaultWikiPolicy, DefaultTicketPolicy, "
+        "DefaultPermissionPolicy, LegacyAttachmentPolicy"
+    )
+    assert shared["components"]["trac_breezy.trac_app.authz_policy.*"] == "enabled"
+    assert "svn" not in parsed(trac_ini.render(settings.load({}), ())).sections()
+
+
+def test_trac_s_default_policies_are_the_ones_the_rule_file_goes_before():
+    import trac.env  # noqa: F401 - registers [trac] permission_policies
+    from trac.config import Option
+
+    from trac_breezy.trac_app.authz_policy import AuthzChangesetPolicy
+
+    default = Option.get_registry()[("trac", "permission_policies")].default
+    assert trac_ini.policies_list(default) == list(trac_ini.TRAC_DEFAULT_POLICIES)
+    assert trac_ini.AUTHZ_POLICIES[1] == AuthzChangesetPolicy.__name__
+    assert f"{AuthzChangesetPolicy.__module__}.*" == trac_ini.AUTHZ_COMPONENTS
+
+
+def test_chosen_policies_keep_the_rule_file_s_policy_first():
+    loaded = settings.load({"AUTHZ_FILE": "/run/secrets/trac-breezy/authz"})
+    chosen = "ReadonlyWikiPolicy, DefaultPermissionPolicy, AuthzSourcePolicy"
+    overrides = trac_ini.load({"TRAC_INI__trac__permission_policies": chosen})
+    shared = parsed(trac_ini.render(loaded, overrides))
+    assert shared["trac"]["permission_policies"] == (
+        "AuthzSourcePolicy, AuthzChangesetPolicy, ReadonlyWikiPolicy, DefaultPermissionPolicy"
+    )
+    without = parsed(trac_ini.render(settings.load({}), overrides))
+    assert without["trac"]["permission_policies"] == chosen
+
+
+@pytest.mark.parametrize(
+    ("name", "owner"),
+    [("TRAC_INI__svn__authz_file", "AUTHZ_FILE"), ("TRAC_INI__bzr__tree_root", "BZR_ROOT")],
+)
+def test_the_rule_file_and_the_tree_s_root_come_from_their_settings(name, owner):
+    (said,) = errors({name: "/x"})
+    assert said.startswith(f"{name}: ") and said.endswith(f"set {owner} instead")
 
 
 def test_mail_settings_land_in_notification():

@@ -14,6 +14,16 @@ value that differs from Trac's default was chosen by someone and is kept.
 With TRAC_BASE_URL set, a project without a `[trac] base_url` gets
 TRAC_BASE_URL/NAME, so mail sent for a push links to the right place.
 
+The access rules (AUTHZ_FILE) are the exception to "the project's own value
+wins": a project must not show in Trac what brz refuses. Its own `[svn]
+authz_file` is removed (there is one rule file), and when the permission
+policies it reads (its own, or a file it inherits first) do not start with
+AuthzSourcePolicy and AuthzChangesetPolicy (`trac_ini.AUTHZ_POLICIES`), its
+own `[trac] permission_policies` gets them first, the rest kept in their
+order. When AUTHZ_FILE is unset again, those left in a project's own list
+without any `[svn] authz_file` are taken out (Trac would fail every source
+page without one).
+
 Each project that changed gets one log line saying what changed; a project
 that keeps values of its own over shared ones gets one line saying which, at
 every start. trac.ini is saved the way Trac saves it (`trac-admin config
@@ -30,6 +40,12 @@ from trac_breezy import log, one_line
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container import paths
 from trac_breezy.container.settings import Settings
+from trac_breezy.container.trac_ini import AUTHZ_POLICIES, authz_first, policies_list
+
+# Options the rule file needs in every project: the project's own value never wins.
+ENFORCED = {("svn", "authz_file"): "AUTHZ_FILE"}
+# Options a project may keep, checked again once it is saved (`rule_policy_change`).
+POLICIES = ("trac", "permission_policies")
 
 
 @dataclass
@@ -116,7 +132,11 @@ def update_project(
         if is_trac_default(section, option, mine):
             config.remove(section, option)
             removed.append(f"[{section}] {option}")
-        else:
+        elif (section, option) in ENFORCED:
+            config.remove(section, option)
+            variable = ENFORCED[(section, option)]
+            outcome.changes.append(f"removed its own [{section}] {option} ({variable} wins)")
+        elif (section, option) != POLICIES:  # kept, but see rule_policy_change
             outcome.kept.append(f"[{section}] {option}")
     if removed:
         outcome.changes.append(
@@ -128,7 +148,44 @@ def update_project(
         outcome.changes.append(f"[trac] base_url = {url} (from TRAC_BASE_URL)")
     if outcome.changes:
         config.save()
+    change = rule_policy_change(env_path, authz_on=("svn", "authz_file") in shared)
+    if change:
+        outcome.changes.append(change)
     return outcome
+
+
+def rule_policy_change(env_path: Path, authz_on: bool) -> str | None:
+    """Put AuthzSourcePolicy first in what the project reads, or take out one left
+    without a rule file; what changed, or None.
+
+    Reads the saved trac.ini again, so the policies are those Trac will use:
+    the project's own, a file it inherits first, or the shared file's.
+    """
+    from trac.config import Configuration
+
+    config = Configuration(str(env_path / "conf" / "trac.ini"))
+    section, option = POLICIES
+    if authz_on:
+        policies = policies_list(config.get(section, option))
+        if policies[: len(AUTHZ_POLICIES)] == list(AUTHZ_POLICIES):
+            return None
+        config.set(section, option, ", ".join(authz_first(policies)))
+        said = f"put {', '.join(AUTHZ_POLICIES)} first in its own [{section}] {option} (AUTHZ_FILE)"
+    else:
+        own = policies_list(config.parser.get(section, option, fallback=""))
+        if not set(AUTHZ_POLICIES) & set(own) or config.get("svn", "authz_file"):
+            return None
+        rest = [p for p in own if p not in AUTHZ_POLICIES]
+        if rest:
+            config.set(section, option, ", ".join(rest))
+        else:
+            config.remove(section, option)
+        said = (
+            f"took {', '.join(AUTHZ_POLICIES)} out of its own [{section}] {option}: AUTHZ_FILE "
+            "is unset and no [svn] authz_file names rules"
+        )
+    config.save()
+    return said
 
 
 def update_all(loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI) -> None:
@@ -145,7 +202,8 @@ def update_all(loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI) -> No
         except Exception as error:  # Trac raises anything; the project is left as it was
             log(
                 f"{name}: could not make it inherit {global_ini} ({one_line(error)}); it does "
-                "not see mail, plugins or TRAC_INI__ settings until trac.ini can be written"
+                "not see mail, plugins, access rules or TRAC_INI__ settings until trac.ini can "
+                "be written"
             )
             continue
         line = outcome.line(name)

@@ -3,7 +3,7 @@
 Trac reads each project's `conf/trac.ini`, and a project whose trac.ini says
 `[inherit] file = PATH` reads PATH too, for every option the project does not
 set itself (Trac's rule: the project's own value wins). So the settings that
-concern every project (mail, plugins, components) and any other Trac option
+concern every project (mail, access rules, plugins, components) and any other Trac option
 (`TRAC_INI__<section>__<option>`) are written into one generated file,
 `paths.TRAC_GLOBAL_INI`, instead of into each project: new projects inherit
 it from creation, mounted ones get the `[inherit]` line at start
@@ -79,14 +79,32 @@ OWNED = {
         )
     },
     ("inherit", "plugins_dir"): "TRAC_PLUGINS_DIR",
+    ("bzr", "tree_root"): "BZR_ROOT",
+    ("svn", "authz_file"): "AUTHZ_FILE",
     # The same value for every project would be wrong for all but one.
     ("trac", "base_url"): "TRAC_BASE_URL",
     ("trac", "database"): "TRAC_DATABASE_URL",
 }
 
+# Trac's policy that reads the rule file (`[svn] authz_file`), then ours that
+# hides changesets it leaves undecided (trac_app/authz_policy.py; a test keeps
+# the names equal), and Trac 1.6's default `[trac] permission_policies` they go
+# in front of (a test keeps them equal to Trac's). First, because the first
+# policy with an answer decides: after DefaultPermissionPolicy, BROWSER_VIEW
+# would be granted to everyone.
+AUTHZ_POLICY = "AuthzSourcePolicy"
+AUTHZ_POLICIES = (AUTHZ_POLICY, "AuthzChangesetPolicy")
+AUTHZ_COMPONENTS = "trac_breezy.trac_app.authz_policy.*"
+TRAC_DEFAULT_POLICIES = (
+    "DefaultWikiPolicy",
+    "DefaultTicketPolicy",
+    "DefaultPermissionPolicy",
+    "LegacyAttachmentPolicy",
+)
+
 HEADER = """\
 # Made by trac-breezy at every start from the container's environment (README:
-# Mail, Any trac.ini setting, Plugins); changes here are lost at the next start.
+# Mail, Access rules, Any trac.ini setting, Plugins); changes here are lost at the next start.
 # Every project inherits it ([inherit] file); a project's own trac.ini wins.
 """
 
@@ -193,15 +211,49 @@ def mail_options(loaded: Settings) -> dict[str, str]:
     return options
 
 
+def policies_list(value: str) -> list[str]:
+    """The names in a `[trac] permission_policies` value, as Trac splits it."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def authz_first(policies: Iterable[str]) -> list[str]:
+    """`policies` with AUTHZ_POLICIES first (moved there, or added)."""
+    return [*AUTHZ_POLICIES, *(name for name in policies if name not in AUTHZ_POLICIES)]
+
+
+def authz_options(loaded: Settings) -> dict[str, dict[str, str]]:
+    """With AUTHZ_FILE, Trac's source views obey the rule file too (README: Access rules).
+
+    Why in the shared file: every project reads the same rules, with the
+    tree's paths (`[bzr] tree_root` gives each repository its place in it).
+    """
+    if not loaded.authz_file:
+        return {}
+    return {
+        "svn": {"authz_file": loaded.authz_file},
+        "trac": {"permission_policies": ", ".join(authz_first(TRAC_DEFAULT_POLICIES))},
+    }
+
+
 def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[str, str]]:
-    """What the shared trac.ini holds, section by section (TRAC_INI__ values last)."""
-    result: dict[str, dict[str, str]] = {"inherit": {"plugins_dir": str(loaded.trac_plugins_dir)}}
+    """What the shared trac.ini holds, section by section (TRAC_INI__ values last).
+
+    A TRAC_INI__trac__permission_policies value keeps AUTHZ_POLICIES first
+    while AUTHZ_FILE is set: no setting may open what the rule file closes.
+    """
+    result: dict[str, dict[str, str]] = {
+        "inherit": {"plugins_dir": str(loaded.trac_plugins_dir)},
+        "bzr": {"tree_root": str(loaded.bzr_root)},
+        **authz_options(loaded),
+    }
     mail = mail_options(loaded)
     if loaded.smtp_default_domain:
         mail["smtp_default_domain"] = loaded.smtp_default_domain
     if mail:
         result["notification"] = mail
     components = dict.fromkeys(loaded.trac_components, "enabled")
+    if loaded.authz_file:
+        components[AUTHZ_COMPONENTS] = "enabled"
     if loaded.smtp_host:
         components[MAIL_COMPONENTS] = "enabled"
         result["notification-subscriber"] = dict(SUBSCRIPTIONS)
@@ -209,6 +261,9 @@ def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[
         result["components"] = components
     for value in overrides:
         result.setdefault(value.section, {})[value.option] = value.value
+    if loaded.authz_file and "permission_policies" in result.get("trac", {}):
+        chosen = policies_list(result["trac"]["permission_policies"])
+        result["trac"]["permission_policies"] = ", ".join(authz_first(chosen))
     return result
 
 

@@ -120,7 +120,7 @@ from typing import Any
 
 import breezy
 from trac.api import ISystemInfoProvider
-from trac.config import BoolOption
+from trac.config import BoolOption, Option
 from trac.core import Component, TracError, implements
 from trac.util import as_bool
 from trac.util.html import tag
@@ -248,6 +248,17 @@ class BzrConnector(Component):
         the `[repositories]` section.""",
     )
 
+    tree_root = Option(
+        "bzr",
+        "tree_root",
+        "",
+        """The top of the Bazaar tree that the smart server serves (BZR_ROOT;
+        the shared trac.ini sets it). A repository below it has its place in
+        the tree as its `scope` (`/alpha/trunk`), so the paths of the
+        `[svn] authz_file` rules are the tree's paths, as in brz's URLs.
+        Empty, or a repository outside it: the scope is `/`.""",
+    )
+
     # ISystemInfoProvider methods
 
     def get_system_info(self) -> Iterator[tuple[str, str]]:
@@ -259,7 +270,7 @@ class BzrConnector(Component):
         yield REPOS_TYPE, 8
 
     def get_repository(self, repos_type: str, repos_dir: str, params: dict[str, Any]) -> Repository:
-        repos = BzrRepository(repos_dir, params, self.log)
+        repos = BzrRepository(repos_dir, params, self.log, self.tree_root)
         if as_bool(params.get("cached", self.cached_repository)):
             return BzrCachedRepository(self.env, repos, self.log)
         return repos

@@ -9,6 +9,7 @@ strings).
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import quote, unquote
 
@@ -42,3 +43,21 @@ def quote_revid(revid: bytes) -> str:
 
 def unquote_revid(rev: str) -> bytes:
     return unquote(rev).encode("utf-8", "surrogateescape")
+
+
+def tree_scope(directory: str, tree_root: str) -> str:
+    """`directory`'s place in the Bazaar tree under `tree_root` ("/alpha/trunk").
+
+    Why: Trac's `AuthzSourcePolicy` checks `scope + path`, and the rule file
+    (AUTHZ_FILE) names paths of the tree from its top, as brz's URLs do; so
+    `[/alpha]` means the same in Trac as in the smart server. Both are
+    resolved (symbolic links, "..") before comparing. "/" for the tree's
+    root, for a directory outside the tree and when no root is known (then
+    Trac checks the repository's own paths, as for any other repository).
+    """
+    if not tree_root:
+        return "/"
+    path, root = os.path.realpath(directory), os.path.realpath(tree_root)
+    if path == root or os.path.commonpath([path, root]) != root:
+        return "/"
+    return "/" + os.path.relpath(path, root).replace(os.sep, "/")

@@ -37,6 +37,7 @@ from trac_breezy.trac_app.bzr.naming import (
     norm_path,
     quote_revid,
     trac_path,
+    tree_scope,
     unquote_revid,
 )
 from trac_breezy.trac_app.bzr.node import BzrChangeset, BzrNode
@@ -51,13 +52,19 @@ NodeChange = tuple[BzrNode | None, BzrNode | None, str, str]
 
 @translates_storage_errors
 class BzrRepository(Repository):
-    """A Bazaar branch, or a folder of branches, as a Trac repository."""
+    """A Bazaar branch, or a folder of branches, as a Trac repository.
+
+    `tree_root` is the Bazaar tree's top (BZR_ROOT, `[bzr] tree_root`): the
+    repository's `scope` is then its place in the tree, which Trac's
+    `AuthzSourcePolicy` puts before each path it checks (`naming.tree_scope`).
+    """
 
     has_linear_changesets = False
 
-    def __init__(self, path: str, params: dict[str, Any], log: Any) -> None:
+    def __init__(self, path: str, params: dict[str, Any], log: Any, tree_root: str = "") -> None:
         self.path = os.path.normpath(path)
         super().__init__(f"{REPOS_TYPE}:{self.path}", params, log)
+        self.scope = tree_scope(self.path, tree_root)
         self._handles: dict[str, BranchHandle] = {}
         self._virtual: set[str] = set()
         self._multi: MultiIndex | None = None

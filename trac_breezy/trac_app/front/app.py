@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from trac_breezy.setenv import PagesEnviron
-from trac_breezy.trac_app.front import folders, projects
+from trac_breezy.setenv import REALM, PagesEnviron
+from trac_breezy.trac_app.front import access, folders, projects
 from trac_breezy.trac_app.front.render import render
 from trac_breezy.trac_app.front.urls import Site
 
@@ -63,7 +63,9 @@ def front_page(trac: WSGIApp) -> WSGIApp:
             site=site,
             section="projects",
             chrome=CHROME.format(trac_url=site.trac_url),
-            projects=projects.projects(pages.env_parent_dir, pages.trac_url, pages.bzr_root),
+            projects=projects.projects(
+                pages.env_parent_dir, pages.trac_url, pages.bzr_root, pages.authz_file
+            ),
         )
         return respond(environ, start_response, "200 OK", body)
 
@@ -84,6 +86,23 @@ def crumbs(relpath: str) -> list[tuple[str, str]]:
     return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
 
 
+def needs_login(
+    environ: Mapping[str, Any], start_response: StartResponse, relpath: str, common: dict[str, Any]
+) -> list[bytes]:
+    """401 for an anonymous visitor of a folder the rules keep from anonymous."""
+    body = render("login.html", relpath=relpath, **common)
+    start_response(
+        "401 Unauthorized",
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-cache"),
+            ("WWW-Authenticate", f'Basic realm="{REALM}"'),
+        ],
+    )
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
 def folder_pages(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The page of a folder of the Bazaar tree (directory URLs only)."""
     if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -92,13 +111,19 @@ def folder_pages(environ: dict[str, Any], start_response: StartResponse) -> Iter
     site = Site.of(environ)
     relpath = tree_relpath(environ, pages.bzr_url)
     common = {"site": site, "section": "branches", "chrome": CHROME.format(trac_url=site.trac_url)}
+    who = access.visitor(pages.authz_file, environ.get("REMOTE_USER"))
     try:
-        folder = folders.describe(pages.bzr_root, relpath)
-        branches, branch_count = folders.branches_below(pages.bzr_root, relpath)
-        entries = folders.entries(pages.bzr_root, relpath)
+        if not who.may_see(relpath):
+            if who.user is None:
+                return needs_login(environ, start_response, relpath, common)
+            raise folders.NotAFolder(f"{relpath!r}: not readable by {who.user}")
+        folder = folders.describe(pages.bzr_root, relpath, with_tip=who.may_see_branch(relpath))
+        branches, branch_count = folders.branches_below(pages.bzr_root, relpath, who)
+        entries = folders.entries(pages.bzr_root, relpath, who)
     except folders.NotAFolder:
         body = render("missing.html", relpath=relpath, **common)
         return respond(environ, start_response, "404 Not Found", body)
+    # Which projects show this folder: any, whoever may read the folder itself.
     all_projects = projects.projects(pages.env_parent_dir, pages.trac_url, pages.bzr_root)
     body = render(
         "folder.html",

@@ -12,7 +12,9 @@ A folder's page shows the branches anywhere below it (up to `MAX_BRANCHES`,
 found as the Bazaar backend finds a repository's branches), then what else it
 holds. Branches are read through the backend's `BranchHandle`, which opens
 them only inside the tree and caches what it read per branch tip. Authors'
-e-mail addresses are shortened as Trac shows them to anonymous users.
+e-mail addresses are shortened as Trac shows them to anonymous users. With
+a rule file (AUTHZ_FILE), only what the visitor may read is listed
+(`access.Visitor`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from trac_breezy.trac_app.bzr.storage import (
     BzrStorageError,
     find_branches,
 )
+from trac_breezy.trac_app.front.access import EVERYONE, Visitor
 
 BRANCH = "branch"
 REPOSITORY = "repository"  # a shared repository: branches may live below it
@@ -138,10 +141,11 @@ def describe(root: str, relpath: str, *, with_tip: bool = True) -> Entry:
     return Entry(name, relpath, kind)
 
 
-def branches_below(root: str, relpath: str) -> tuple[list[Entry], int]:
-    """The branches anywhere below the folder at `relpath` (not itself), by
-    path, with their newest revision: at most MAX_BRANCHES of them, and how
-    many there are. Hidden folders are left out, as everywhere."""
+def branches_below(root: str, relpath: str, visitor: Visitor = EVERYONE) -> tuple[list[Entry], int]:
+    """The branches anywhere below the folder at `relpath` (not itself) that
+    `visitor` may read, by path, with their newest revision: at most
+    MAX_BRANCHES of them, and how many there are. Hidden folders are left
+    out, as everywhere."""
     folder = resolve(root, relpath)
     prefix = "/".join(part for part in relpath.split("/") if part)
     found = [
@@ -149,12 +153,14 @@ def branches_below(root: str, relpath: str) -> tuple[list[Entry], int]:
         for inner in find_branches(folder)
         if not any(part.startswith(".") for part in inner.split("/"))
     ]
+    found = [child for child in found if visitor.may_see_branch(child)]
     return [describe(root, child) for child in found[:MAX_BRANCHES]], len(found)
 
 
-def entries(root: str, relpath: str) -> list[Entry]:
-    """What else the folder at `relpath` holds (branches are `branches_below`),
-    folders first; hidden names and symbolic links left out."""
+def entries(root: str, relpath: str, visitor: Visitor = EVERYONE) -> list[Entry]:
+    """What else the folder at `relpath` holds (branches are `branches_below`)
+    that `visitor` may see, folders first; hidden names and symbolic links
+    left out."""
     folder = resolve(root, relpath)
     prefix = "/".join(part for part in relpath.split("/") if part)
     found = []
@@ -163,6 +169,8 @@ def entries(root: str, relpath: str) -> list[Entry]:
             if item.name.startswith(".") or item.is_symlink():
                 continue
             child = f"{prefix}/{item.name}" if prefix else item.name
+            if not visitor.may_see(child):
+                continue
             if item.is_dir(follow_symlinks=False):
                 entry = describe(root, child, with_tip=False)
                 if not entry.is_branch:

@@ -12,10 +12,15 @@ changeset from the backend's caches, a walk for branches); it is kept for
 `CACHE_SECONDS` in each daemon process, so that a burst of visitors costs one
 summary per project, while a push or a new ticket shows on the next page
 after that. (The healthcheck renders the page every 5 s like any visitor.)
+
+With a rule file (AUTHZ_FILE), only the repositories and branches that
+anonymous may read are listed (`access`); the latest activity goes through
+Trac's permissions, where AuthzSourcePolicy applies the same file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -32,6 +37,7 @@ from trac.web.main import get_environments
 
 from trac_breezy.trac_app.bzr.repository import REPOS_TYPE
 from trac_breezy.trac_app.bzr.storage import find_branches
+from trac_breezy.trac_app.front.access import EVERYONE, Visitor, visitor
 from trac_breezy.trac_app.front.activity import Event, latest
 
 CACHE_SECONDS = 2.0
@@ -108,15 +114,37 @@ def repository(name: str, directory: str, bzr_root: str, href: Href) -> Reposito
     return Repository(name, relpath, browser, exists=True, branches=branches)
 
 
-def repositories(env: Any, bzr_root: str, href: Href) -> tuple[Repository, ...]:
-    """The project's visible `bzr` repositories, by name (the default first)."""
+def rule_place(repos: Repository, label: str = "") -> str:
+    """Where the rules find a repository or one of its branches: its place in
+    the tree, or for a repository outside it its own path (its scope is "/"
+    in Trac, too)."""
+    return "/".join(part for part in (repos.relpath or "", label) if part)
+
+
+def seen_by(repos: Repository, who: Visitor) -> Repository | None:
+    """`repos` with only the branches `who` may read; None if it shows nothing to them."""
+    if not who.may_see(rule_place(repos)):
+        return None
+    branches = tuple(b for b in repos.branches if who.may_see_branch(rule_place(repos, b.label)))
+    if repos.branches and not branches:
+        return None
+    return dataclasses.replace(repos, branches=branches)
+
+
+def repositories(
+    env: Any, bzr_root: str, href: Href, who: Visitor = EVERYONE
+) -> tuple[Repository, ...]:
+    """The project's visible `bzr` repositories, by name (the default first),
+    with what `who` may read of them."""
     manager = RepositoryManager(env)
     found = []
     for name, info in sorted(manager.get_all_repositories().items()):
         kind = info.get("type") or manager.default_repository_type
         if info.get("alias") or info.get("hidden") or kind != REPOS_TYPE or not info.get("dir"):
             continue
-        found.append(repository(name, info["dir"], bzr_root, href))
+        shown = seen_by(repository(name, info["dir"], bzr_root, href), who)
+        if shown is not None:
+            found.append(shown)
     return tuple(found)
 
 
@@ -135,11 +163,12 @@ def links(perm: PermissionCache, href: Href, has_source: bool) -> tuple[tuple[st
     )
 
 
-def summarize(slug: str, env: Any, trac_url: str, bzr_root: str) -> Project:
+def summarize(slug: str, env: Any, trac_url: str, bzr_root: str, authz_file: str = "") -> Project:
     href = Href(trac_url)(slug)
     project_href = Href(href)
     perm = PermissionCache(env, "anonymous")
-    repos = repositories(env, bzr_root, project_href) if "BROWSER_VIEW" in perm else ()
+    anonymous = visitor(authz_file)
+    repos = repositories(env, bzr_root, project_href, anonymous) if "BROWSER_VIEW" in perm else ()
     return Project(
         slug=slug,
         name=env.project_name,
@@ -151,13 +180,13 @@ def summarize(slug: str, env: Any, trac_url: str, bzr_root: str) -> Project:
     )
 
 
-def load(slug: str, path: str, trac_url: str, bzr_root: str) -> Project:
+def load(slug: str, path: str, trac_url: str, bzr_root: str, authz_file: str = "") -> Project:
     try:
         env = open_environment(path, use_cache=True)
     except Exception as e:  # what Trac's own index shows, too
         return Project(slug, slug, "", Href(trac_url)(slug), error=exception_to_unicode(e))
     try:
-        return summarize(slug, env, trac_url, bzr_root)
+        return summarize(slug, env, trac_url, bzr_root, authz_file)
     except Exception as e:
         env.log.warning("front page: cannot summarize %s: %s", slug, exception_to_unicode(e))
         return Project(slug, env.project_name, env.project_description, Href(trac_url)(slug))
@@ -165,22 +194,25 @@ def load(slug: str, path: str, trac_url: str, bzr_root: str) -> Project:
         env.shutdown(get_thread_id())  # this thread's repositories and connection
 
 
-_cache: dict[tuple[str, str, str], tuple[float, Project]] = {}
+_cache: dict[tuple[str, str, str, str], tuple[float, Project]] = {}
 _cache_lock = threading.Lock()
 
 
-def projects(env_parent_dir: str, trac_url: str, bzr_root: str) -> list[Project]:
+def projects(
+    env_parent_dir: str, trac_url: str, bzr_root: str, authz_file: str = ""
+) -> list[Project]:
     """Every project under `env_parent_dir`, by name; each at most
-    CACHE_SECONDS old."""
+    CACHE_SECONDS old. With `authz_file`, only what anonymous may read of
+    the tree is listed."""
     environ = {"trac.env_parent_dir": env_parent_dir}
     found = []
     now = time.monotonic()
     for slug, path in get_environments(environ).items():
-        key = (path, trac_url, bzr_root)
+        key = (path, trac_url, bzr_root, authz_file)
         with _cache_lock:
             cached = _cache.get(key)
         if cached is None or now - cached[0] > CACHE_SECONDS:
-            cached = (now, load(slug, path, trac_url, bzr_root))
+            cached = (now, load(slug, path, trac_url, bzr_root, authz_file))
             with _cache_lock:
                 _cache[key] = cached
         found.append(cached[1])
