@@ -52,7 +52,11 @@ def test_push_closes_ticket_and_trac_browses_the_branch(stack: Stack, brz: Brz, 
 
 
 def test_trac_repositories_connects_a_project_at_start(image: str, stack: Stack, tmp_path: Path):
-    """On the data of the test above: a second container adds repository `all`."""
+    """On the data of the test above: a second container adds repository `all`.
+
+    The stack's own container stops first: two containers on the same SQLite
+    projects are refused (trac_breezy/startup/sqlite_guard.py)."""
+    stack.compose("stop", "web")
     name, other = side_container(
         image,
         {"TRAC_REPOSITORIES": "code:all=code"},
@@ -69,6 +73,7 @@ def test_trac_repositories_connects_a_project_at_start(image: str, stack: Stack,
         assert status == 200 and "crash_fix.py" in page
     finally:
         run(["docker", "rm", "-f", name], check=False)
+        stack.compose("start", "web")
 
 
 def other_status(other: Stack) -> int:

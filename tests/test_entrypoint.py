@@ -97,3 +97,25 @@ def test_root_never_follows_what_the_servers_user_planted(run_dirs, tmp_path):
     entrypoint.prepare_run_dir(server)
     assert victim.is_dir() and victim.stat().st_uid == 0
     assert not (run_dirs / "server").is_symlink()
+
+
+def test_access_rules_that_cannot_be_used_stop_the_start_with_their_line(tmp_path, capsys):
+    from trac_breezy.container import settings
+
+    rules = tmp_path / "authz"
+    rules.write_text("[/]\n* = r\n[/alpha]\nalice = rw\n")
+    rules.chmod(0o644)
+    loaded = settings.load({"AUTHZ_FILE": str(rules)})
+    entrypoint.check_access_rules(loaded, ROOT_ID)
+    assert f"access rules from {rules} (2 paths)" in capsys.readouterr().err
+    rules.write_text("[/alpha]\nalice = rw\n")
+    with pytest.raises(
+        entrypoint.StartupError,
+        match=rf"^AUTHZ_FILE={rules}: say at \[/\] what everybody may do .*; fix the file "
+        "or unset AUTHZ_FILE$",
+    ):
+        entrypoint.check_access_rules(loaded, ROOT_ID)
+    missing = settings.load({"AUTHZ_FILE": str(tmp_path / "absent")})
+    with pytest.raises(entrypoint.StartupError, match=r"No such file or directory; mount the file"):
+        entrypoint.check_access_rules(missing, ROOT_ID)
+    entrypoint.check_access_rules(settings.load({}), ROOT_ID)  # no file, nothing to check

@@ -22,7 +22,11 @@ def test_ruff():
 
 
 def test_hadolint():
-    dockerfiles = [str(ROOT / "Dockerfile"), str(ROOT / "tests" / "postgres" / "Dockerfile")]
+    dockerfiles = [
+        str(ROOT / "Dockerfile"),
+        str(ROOT / "tests" / "postgres" / "Dockerfile"),
+        str(ROOT / "tests" / "haproxy" / "Dockerfile"),
+    ]
     run([tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), *dockerfiles], cwd=ROOT)
 
 

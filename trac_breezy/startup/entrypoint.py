@@ -24,7 +24,7 @@ import stat
 import sys
 from collections.abc import Mapping
 
-from trac_breezy import log
+from trac_breezy import authz, log
 from trac_breezy.admin import (
     AdminError,
     emails,
@@ -40,7 +40,7 @@ from trac_breezy.container import identity, paths, settings, trac_ini
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
 from trac_breezy.container.trac_ini import IniValue
-from trac_breezy.startup import apache_config, apache_runner, tls
+from trac_breezy.startup import apache_config, apache_runner, sqlite_guard, tls
 
 EXIT_CONFIG = 2
 DEFAULT_COMMAND = "supervisord"
@@ -113,6 +113,28 @@ def check_readable_file(name: str, path: str, server: Identity) -> None:
             f"{name}={path} is not a file that user {server.uid}:{server.gid} can read; "
             f"make it readable (mode 0644) or unset {name}"
         )
+
+
+def check_access_rules(loaded: Settings, server: Identity) -> None:
+    """AUTHZ_FILE, when set, is a file the servers can read that says one thing.
+
+    Checked here so that a mistake stops the start with its line, instead of
+    every request being refused (what the servers do with a file that breaks
+    later: trac_breezy.authz). Read without following links, never written.
+    """
+    if not loaded.authz_file:
+        return
+    check_readable_file("AUTHZ_FILE", loaded.authz_file, server)
+    fd = os.open(loaded.authz_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, encoding="utf-8") as file:
+        try:
+            rules = authz.parse(file.read(), f"AUTHZ_FILE={loaded.authz_file}")
+        except (authz.AuthzError, UnicodeError) as error:
+            raise StartupError(f"{error}; fix the file or unset AUTHZ_FILE") from None
+    log(
+        f"access rules from {loaded.authz_file} ({len(rules.sections)} paths), "
+        "reread whenever the file changes"
+    )
 
 
 def load_environment(environ: Mapping[str, str]) -> tuple[Settings, tuple[IniValue, ...]]:
@@ -219,6 +241,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     check_volumes(loaded, server)
     prepare_run_dir(server)
     write_shared_trac_ini(loaded, overrides, server)
+    check_access_rules(loaded, server)
     users.prepare_at_start(loaded, server)
     users.make_decoy(paths.DECOY_DB)
     tls_server_name = tls.install(loaded, server)  # HTTPS: root's checked cert and key
@@ -283,12 +306,21 @@ def main(argv: list[str] | None = None) -> int:
         loaded, server = prepare(os.environ)
         # As the server user from here on, so Trac's files belong to it.
         identity.become(server)
+        # Held (inherited by supervisord) for the container's life; before any
+        # project is touched.
+        sqlite_guard.hold(loaded)
         prepare_volumes(loaded)
     except settings.SettingsError as error:
         for message in error.messages:
             log(f"error: {message}")
         return EXIT_CONFIG
-    except (StartupError, apache_config.ConfigError, AdminError, identity.RootRefused) as error:
+    except (
+        StartupError,
+        apache_config.ConfigError,
+        AdminError,
+        identity.RootRefused,
+        sqlite_guard.SQLiteShared,
+    ) as error:
         log(f"error: {error}")
         return EXIT_CONFIG
     exec_supervisord(loaded, args[1:])
