@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import io
 import ssl
 import struct
@@ -302,6 +303,21 @@ def with_credentials(brz: Brz, server: Server, user: str, password: str) -> None
         f"[server]\nscheme={server.scheme}\nhost=127.0.0.1\nport={server.httpd.server_port}\n"
         f"user={user}\npassword={password}\n"
     )
+
+
+def post_smart(server: Server, path: str, body: bytes, user: str | None) -> tuple[int, bytes]:
+    """POST a raw smart request to `PREFIX + path + .bzr/smart` as `user` (None: anonymous)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.httpd.server_port, timeout=30)
+    headers = {"Content-Type": "application/octet-stream"}
+    if user:
+        token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    connection.request("POST", PREFIX + path + ".bzr/smart", body=body, headers=headers)
+    response = connection.getresponse()
+    try:
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def local_branch(brz: Brz, path: Path, text: str = "one\n") -> Path:

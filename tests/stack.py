@@ -40,21 +40,23 @@ def run(
     return result
 
 
-def smart_request(verb: bytes, *args: bytes) -> bytes:
-    """A complete protocol-3 smart request, as brz sends it."""
+def smart_request(verb: bytes, *args: bytes, body: bytes | None = None) -> bytes:
+    """A complete protocol-3 smart request, as brz sends it (with `body`, if given)."""
     from fastbencode import bencode
 
     headers = bencode({b"Software version": b"3.3.23"})
     structure = bencode([verb, *args])
-    return (
+    message = (
         b"bzr message 3 (bzr 1.6)\n"
         + struct.pack("!L", len(headers))
         + headers
         + b"s"
         + struct.pack("!L", len(structure))
         + structure
-        + b"e"
     )
+    if body is not None:
+        message += b"b" + struct.pack("!L", len(body)) + body
+    return message + b"e"
 
 
 def require_docker() -> None:
@@ -192,6 +194,18 @@ _NEW_TICKET = (
 def new_ticket(stack: Stack, env_path: str, summary: str) -> int:
     """Create a ticket with Trac's own model, inside the container; returns its id."""
     return int(stack.exec("python", "-c", _NEW_TICKET, env_path, summary, user="www-data").stdout)
+
+
+def mounted_rule_file(base: Path, rules: str) -> tuple[dict[str, str], Path]:
+    """A rule file in a secrets folder under `base`, as a user mounts one: the
+    settings that mount it (SECRETS_DIR, AUTHZ_FILE) and the host file, to edit."""
+    secrets = base / "secrets"
+    secrets.mkdir()
+    secrets.chmod(0o755)
+    host_file = secrets / "authz"
+    host_file.write_text(rules)
+    host_file.chmod(0o644)
+    return {"SECRETS_DIR": str(secrets), "AUTHZ_FILE": "/run/secrets/trac-breezy/authz"}, host_file
 
 
 def write_credentials(brz: Brz, port: int, user: str, password: str) -> None:

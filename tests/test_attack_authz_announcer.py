@@ -17,9 +17,8 @@ import socket
 import threading
 from pathlib import Path
 
-from smart_harness import Server, local_branch, smart_reply
-from stack import Brz
-from test_attack_authz_rename import post, request
+from smart_harness import Server, local_branch, post_smart, smart_reply
+from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_WRITE
 from trac_breezy.smart_server import tip_changes
@@ -85,7 +84,9 @@ def test_a_pusher_makes_the_server_connect_where_he_says(tmp_path: Path, monkeyp
     try:
 
         def bob(verb: bytes, *args: bytes, body: bytes | None = None):
-            status, reply = post(server, "beta/", request(verb, *args, body=body), "bob")
+            status, reply = post_smart(
+                server, "beta/", smart_request(verb, *args, body=body), "bob"
+            )
             assert status == 200
             return smart_reply(reply)
 

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smart_harness import Server, local_branch, smart_reply
-from stack import Brz
-from test_attack_authz_rename import post, request
+from smart_harness import Server, local_branch, post_smart, smart_reply
+from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_WRITE
 
@@ -49,14 +48,16 @@ def tree(tmp_path: Path) -> Iterator[Server]:
 
 
 def test_bob_cannot_look_inside(tree) -> None:
-    _status, reply = post(tree, "", request(b"list_dir", b"secret-merger-project"), "bob")
+    _status, reply = post_smart(
+        tree, "", smart_request(b"list_dir", b"secret-merger-project"), "bob"
+    )
     assert smart_reply(reply)[0] == b"E"
 
 
 def test_bob_does_not_learn_the_names_of_what_he_may_not_read(tree) -> None:
-    _, reply = post(tree, "", request(b"list_dir", b""), "bob")
+    _, reply = post_smart(tree, "", smart_request(b"list_dir", b""), "bob")
     assert smart_reply(reply)[:2] == (b"S", (b"names", b"beta"))
-    _status, reply = post(tree, "beta/", request(b"list_dir", b"team"), "bob")
+    _status, reply = post_smart(tree, "beta/", smart_request(b"list_dir", b"team"), "bob")
     assert smart_reply(reply)[:2] == (b"S", (b"names",))
-    _status, reply = post(tree, "", request(b"list_dir", b""), "alice")
+    _status, reply = post_smart(tree, "", smart_request(b"list_dir", b""), "alice")
     assert smart_reply(reply)[:2] == (b"S", (b"names", b"secret-merger-project"))

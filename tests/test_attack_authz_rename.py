@@ -10,16 +10,12 @@ paths is refused (`rights.check_move`).
 
 from __future__ import annotations
 
-import base64
-import http.client
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastbencode import bencode
-from smart_harness import PREFIX, USERS, Server, local_branch, smart_reply
-from stack import Brz
+from smart_harness import Server, local_branch, post_smart, smart_reply
+from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_WRITE
 
@@ -40,32 +36,8 @@ bob =
 """
 
 
-def request(verb: bytes, *args: bytes, body: bytes | None = None) -> bytes:
-    headers = bencode({b"Software version": b"3.3.23"})
-    structure = bencode([verb, *args])
-    message = b"bzr message 3 (bzr 1.6)\n" + struct.pack("!L", len(headers)) + headers
-    message += b"s" + struct.pack("!L", len(structure)) + structure
-    if body is not None:
-        message += b"b" + struct.pack("!L", len(body)) + body
-    return message + b"e"
-
-
-def post(server: Server, path: str, body: bytes, user: str | None) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.httpd.server_port, timeout=30)
-    headers = {"Content-Type": "application/octet-stream"}
-    if user:
-        token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    connection.request("POST", PREFIX + path + ".bzr/smart", body=body, headers=headers)
-    response = connection.getresponse()
-    try:
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 def bob(server: Server, verb: bytes, *args: bytes, body: bytes | None = None):
-    status, reply = post(server, "beta/", request(verb, *args, body=body), "bob")
+    status, reply = post_smart(server, "beta/", smart_request(verb, *args, body=body), "bob")
     assert status == 200
     return smart_reply(reply)
 

@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import running_stack
 from smart_harness import smart_reply
-from stack import ADMIN, Brz, Stack, smart_request, write_credentials
+from stack import ADMIN, Brz, Stack, mounted_rule_file, smart_request, write_credentials
 
 pytestmark = pytest.mark.e2e
 
-SECRETS = "/run/secrets/trac-breezy"
 PASSWORDS = {"alice": "alice pw 1", "bob": "bob pw 2", ADMIN[0]: ADMIN[1]}
 RULES = f"""\
 [/]
@@ -50,17 +49,11 @@ bob = rw
 def site(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
     """The stack with the rule file, users alice and bob, and three pushed branches."""
     base = tmp_path_factory.mktemp("authz-bzr")
-    secrets = base / "secrets"
-    secrets.mkdir()
-    secrets.chmod(0o755)
-    rules = secrets / "authz"
-    rules.write_text(RULES)
-    rules.chmod(0o644)
+    mount, rules = mounted_rule_file(base, RULES)
     env = {
+        **mount,
         "ADMIN_USER": ADMIN[0],
         "ADMIN_PASSWORD": ADMIN[1],
-        "SECRETS_DIR": str(secrets),
-        "AUTHZ_FILE": f"{SECRETS}/authz",
     }
     with running_stack(image, "authzbzr", **env) as stack:
         for user in ("alice", "bob"):

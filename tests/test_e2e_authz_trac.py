@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 from conftest import running_stack
-from stack import ADMIN, Brz, Stack, write_credentials
+from stack import ADMIN, Brz, Stack, mounted_rule_file, write_credentials
 from trac_web import TracUser
 
 pytestmark = pytest.mark.e2e
 
-SECRETS = "/run/secrets/trac-breezy"
 PASSWORDS = {"alice": "alice pw 1", "bob": "bob pw 2"}
 RULES = f"""\
 [groups]
@@ -68,19 +67,13 @@ def push_branch(brz: Brz, stack: Stack, work: Path, project: str) -> None:
 def site(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
     """The stack with the rule file (a host file, mounted read-only) and three pushed branches."""
     base = tmp_path_factory.mktemp("authz-trac")
-    secrets = base / "secrets"
-    secrets.mkdir()
-    secrets.chmod(0o755)
-    rules = secrets / "authz"
-    rules.write_text(RULES)
-    rules.chmod(0o644)
+    mount, rules = mounted_rule_file(base, RULES)
     env = {
+        **mount,
         "ADMIN_USER": ADMIN[0],
         "ADMIN_PASSWORD": ADMIN[1],
         "TRAC_PROJECTS": "alpha,beta,public",
         "TRAC_REPOSITORIES": "alpha=alpha/trunk,beta=beta/trunk,public=public/trunk",
-        "SECRETS_DIR": str(secrets),
-        "AUTHZ_FILE": f"{SECRETS}/authz",
     }
     with running_stack(image, "authztrac", **env) as stack:
         for user, password in PASSWORDS.items():

@@ -9,8 +9,6 @@ raw VFS requests whose paths climb out of their URL with `..`.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import inspect
 import os
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from breezy.transport import local
-from smart_harness import PREFIX, USERS, Server, local_branch, smart_reply, with_credentials
+from smart_harness import USERS, Server, local_branch, post_smart, smart_reply, with_credentials
 from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_WRITE
@@ -132,41 +130,29 @@ def test_branches_from_one_place_of_the_server_to_another(tmp_path: Path, tree) 
     assert not (server.root / "public" / "from-alpha").exists()
 
 
-def post(server: Server, path: str, body: bytes, user: str | None) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.httpd.server_port, timeout=30)
-    headers = {"Content-Type": "application/octet-stream"}
-    if user:
-        token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    connection.request("POST", PREFIX + path + ".bzr/smart", body=body, headers=headers)
-    response = connection.getresponse()
-    try:
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 LAST_REVISION = b"../alpha/trunk/.bzr/branch/last-revision"
 
 
 def test_vfs_paths_that_climb_out_of_their_url_are_checked_where_they_land(tree) -> None:
     server, _ = tree
-    status, reply = post(server, "beta/", smart_request(b"get", LAST_REVISION), "alice")
+    status, reply = post_smart(server, "beta/", smart_request(b"get", LAST_REVISION), "alice")
     assert status == 200 and smart_reply(reply)[0] == b"S"
-    status, reply = post(server, "beta/", smart_request(b"get", LAST_REVISION), "bob")
+    status, reply = post_smart(server, "beta/", smart_request(b"get", LAST_REVISION), "bob")
     assert status == 200 and smart_reply(reply)[:2] == (
         b"E",
         (b"NoSuchFile", b"/alpha/trunk/.bzr/branch/last-revision"),
     )
     planted = b"../alpha/trunk/planted"
     request = smart_request(b"put", planted, b"")
-    status, reply = post(server, "beta/", request, "bob")
+    status, reply = post_smart(server, "beta/", request, "bob")
     assert status == 200 and smart_reply(reply)[0] == b"E"
     assert not (server.root / "alpha" / "trunk" / "planted").exists()
-    status, reply = post(server, "public/", smart_request(b"mkdir", b"../alpha/made", b""), "bob")
+    status, reply = post_smart(
+        server, "public/", smart_request(b"mkdir", b"../alpha/made", b""), "bob"
+    )
     assert status == 200 and smart_reply(reply)[0] == b"E"
     assert not (server.root / "alpha" / "made").exists()
-    status, reply = post(server, "public/", smart_request(b"get", b"../beta/file"), None)
+    status, reply = post_smart(server, "public/", smart_request(b"get", b"../beta/file"), None)
     assert status == 200 and smart_reply(reply)[:2] == (b"E", (b"NoSuchFile", b"/beta/file"))
 
 
@@ -174,7 +160,7 @@ def test_a_symlink_is_judged_by_where_it_leads(tree) -> None:
     server, _ = tree
     os.symlink(server.root / "alpha", server.root / "public" / "door")
     request = smart_request(b"get", b"door/trunk/.bzr/branch/last-revision")
-    status, reply = post(server, "public/", request, "bob")
+    status, reply = post_smart(server, "public/", request, "bob")
     assert status == 200 and smart_reply(reply)[0] == b"E"
 
 

@@ -16,6 +16,7 @@ The package is grouped by the runtime each part lives in (README, Layout):
 """
 
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -28,6 +29,24 @@ def one_line(text: object) -> str:
 def log(message: str) -> None:
     """One line for `docker logs`, as every part of the container writes them."""
     print(f"trac-breezy: {message}", file=sys.stderr, flush=True)
+
+
+class NotRegularFile(OSError):
+    """`open_regular` found a directory, a FIFO, a device or a socket."""
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """A descriptor of the regular file at `path`, opened with `flags`.
+
+    Never through a link planted at `path` (O_NOFOLLOW) and never waiting on
+    a FIFO planted there (O_NONBLOCK): for files in places another user can
+    write. Raises OSError as os.open does, or NotRegularFile.
+    """
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{path} is not a regular file")
+    return fd
 
 
 def replace_file(path: Path, text: str, mode: int, group: int | None = None) -> None:

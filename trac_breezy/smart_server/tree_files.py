@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from trac_breezy import authz
+from trac_breezy import authz, open_regular
 from trac_breezy.setenv import MisconfiguredError, SmartServerEnviron
 from trac_breezy.smart_server.responses import StartResponse, plain_response
 
@@ -52,13 +51,9 @@ def open_plain_file(root: str, segments: list[str]) -> IO[bytes] | None:
     if os.path.realpath(path) != path:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return os.fdopen(open_regular(path), "rb")
+    except OSError:  # NotRegularFile too
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return os.fdopen(fd, "rb")
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:

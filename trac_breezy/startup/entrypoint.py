@@ -24,7 +24,7 @@ import stat
 import sys
 from collections.abc import Mapping
 
-from trac_breezy import authz, log
+from trac_breezy import authz, log, open_regular
 from trac_breezy.admin import (
     AdminError,
     emails,
@@ -125,8 +125,7 @@ def check_access_rules(loaded: Settings, server: Identity) -> None:
     if not loaded.authz_file:
         return
     check_readable_file("AUTHZ_FILE", loaded.authz_file, server)
-    fd = os.open(loaded.authz_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, encoding="utf-8") as file:
+    with os.fdopen(open_regular(loaded.authz_file), encoding="utf-8") as file:
         try:
             rules = authz.parse(file.read(), f"AUTHZ_FILE={loaded.authz_file}")
         except (authz.AuthzError, UnicodeError) as error:

@@ -29,10 +29,9 @@ import contextlib
 import errno
 import fcntl
 import os
-import stat
 from pathlib import Path
 
-from trac_breezy import log
+from trac_breezy import NotRegularFile, log, open_regular
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container.settings import Settings
 
@@ -76,9 +75,10 @@ def why_sqlite(loaded: Settings) -> str | None:
 def open_lock_file(path: Path) -> int | None:
     """The lock file's descriptor, inheritable; None when it cannot be had at all
     (a read-only volume, where nothing can write SQLite either)."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = open_regular(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except NotRegularFile:
+        raise SQLiteShared(f"{path} is not a regular file; remove it") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise SQLiteShared(f"{path} is a symbolic link; remove it") from None
@@ -87,12 +87,11 @@ def open_lock_file(path: Path) -> int | None:
                 f"{path}: {error.strerror}; the SQLite guard needs this file, check the volume"
             ) from None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = open_regular(path)
+        except NotRegularFile:
+            raise SQLiteShared(f"{path} is not a regular file; remove it") from None
         except OSError:
             return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SQLiteShared(f"{path} is not a regular file; remove it")
     os.set_inheritable(fd, True)
     return fd
 
