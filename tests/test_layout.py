@@ -149,3 +149,13 @@ def test_the_checks_see_imports_in_functions_and_skip_type_only_ones(tmp_path):
     found = set(imported(source, "trac_breezy.trac_app.sample"))
     assert {"trac_breezy.trac_app.sibling", "trac.env"} <= found
     assert "trac_breezy.smart_server" not in found
+
+
+def test_the_readme_s_layout_names_every_module_and_script():
+    """The README's Layout section draws the tree: a new module gets its line there."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    drawing = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    files = [p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"]
+    files += sorted((PACKAGE.parent / "wsgi").glob("*.wsgi"))
+    missing = [str(p.relative_to(PACKAGE.parent)) for p in files if p.name not in drawing]
+    assert not missing, f"add a line for each to the README's Layout: {missing}"
