@@ -50,23 +50,36 @@ HEAD_BYTES = 64 * 1024
 READ_CHUNK = 16 * 1024
 
 
-def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
-    """The branch path of a request, URL-escaped for Breezy, or None if invalid.
+def matched_path(environ: dict[str, Any]) -> str | None:
+    """The path Apache matched, or None if it is not UTF-8.
 
-    Taken from the path Apache matched (SCRIPT_NAME + PATH_INFO, already decoded
-    and normalised), not the raw REQUEST_URI; any `.`/`..`/empty segment left
-    in it is refused.
+    SCRIPT_NAME + PATH_INFO (already decoded and normalised by Apache), not
+    the raw REQUEST_URI.
     """
     raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     try:
-        path = raw.encode("latin-1").decode("utf-8")  # PEP 3333 hands bytes as latin-1
+        return raw.encode("latin-1").decode("utf-8")  # PEP 3333 hands bytes as latin-1
     except UnicodeError:
         return None
-    if not path.startswith(prefix) or not (path + "/").endswith(SMART_SUFFIX + "/"):
-        return None
-    inner = path[len(prefix) : len(path) - len(SMART_SUFFIX)].strip("/")
+
+
+def clean_segments(inner: str) -> list[str] | None:
+    """The segments of `inner` ("" has none), or None if any is `.`, `..`, empty or has a NUL."""
     segments = inner.split("/") if inner else []
     if any(s in ("", ".", "..") or "\x00" in s for s in segments):
+        return None
+    return segments
+
+
+def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
+    """The branch path of a request, URL-escaped for Breezy, or None if invalid."""
+    path = matched_path(environ)
+    if path is None or not path.startswith(prefix):
+        return None
+    if not (path + "/").endswith(SMART_SUFFIX + "/"):
+        return None
+    segments = clean_segments(path[len(prefix) : len(path) - len(SMART_SUFFIX)].strip("/"))
+    if segments is None:
         return None
     return "".join(urlutils.escape(s) + "/" for s in segments)
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from trac_breezy import authz, open_regular
 from trac_breezy.setenv import MisconfiguredError, SmartServerEnviron
+from trac_breezy.smart_server.app import clean_segments, matched_path
 from trac_breezy.smart_server.responses import StartResponse, plain_response
 
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})$")  # 18 digits: past any file size
@@ -30,18 +31,12 @@ BLOCK = 64 * 1024
 
 
 def tree_segments(environ: dict[str, Any], prefix: str) -> list[str] | None:
-    """The segments of the requested path below the tree's URL, or None if invalid."""
-    raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    try:
-        path = raw.encode("latin-1").decode("utf-8")  # PEP 3333 hands bytes as latin-1
-    except UnicodeError:
+    """The segments of the requested file's path below the tree's URL, or None if invalid
+    (judged as the smart server judges its URLs)."""
+    path = matched_path(environ)
+    if path is None or not path.startswith(prefix):
         return None
-    if not path.startswith(prefix):
-        return None
-    segments = path[len(prefix) :].split("/")
-    if any(s in ("", ".", "..") or "\x00" in s for s in segments):
-        return None
-    return segments
+    return clean_segments(path[len(prefix) :]) or None
 
 
 def open_plain_file(root: str, segments: list[str]) -> IO[bytes] | None:
