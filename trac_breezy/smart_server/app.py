@@ -31,6 +31,7 @@ from trac_breezy import authz
 from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviron
 from trac_breezy.smart_server import access, reads, rights, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
+from trac_breezy.smart_server.incoming_blocks import install_block_reuse
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
 from trac_breezy.smart_server.responses import (
     ResponseWriter,
@@ -141,6 +142,7 @@ class SmartApp:
 
     def __init__(self, config: SmartServerEnviron) -> None:
         install_request_overrides()
+        install_block_reuse()
         root = os.path.realpath(config.root)
         self.config = config
         self.read_only = config.mode != READ_WRITE
