@@ -105,6 +105,7 @@ OPS = ("branch", "push", "pull")
 OP_LABELS = {"branch": "branch", "push": "push (new branch)", "pull": "pull 10 revisions"}
 HISTORIES = ("small", "big")
 NEW_REVISIONS = 10  # what `pull` fetches
+PACKS = ".bzr/repository/packs"
 TARGET_RATIO = 1.05
 MEMORY_BOUND_MB = 64
 DASH = "\N{EN DASH}"
@@ -263,7 +264,12 @@ class History:
         return f"{self.label}-main"
 
     def bzr_bytes(self) -> int:
-        return sum(f.stat().st_size for f in (self.path / ".bzr").rglob("*") if f.is_file())
+        return tree_bytes(self.path / ".bzr")
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of the files below `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def without_last_revisions(env: dict[str, str], path: Path, revisions: int) -> Path:
@@ -312,6 +318,8 @@ class Server:
     base: str  # branch names are appended to it
     pids: Callable[[], list[int]]  # the serving processes, for the memory samples
     remove: Callable[[str], None]  # deletes a branch the bench made (untimed)
+    # The bytes in a branch's .bzr/repository/packs (bench/pushed_blocks_disk.py).
+    pack_bytes: Callable[[str], int] | None = None
 
 
 @contextmanager
@@ -326,6 +334,7 @@ def reference_server(work: Path, run_id: str, env: dict[str, str]) -> Iterator[S
                 f"{served.url}/",
                 lambda: [served.pid],
                 lambda name: shutil.rmtree(root / name, ignore_errors=True),
+                lambda name: tree_bytes(root / name / PACKS),
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -342,12 +351,17 @@ def container_server(url: str, container: str, bzr_root: str, run_id: str) -> It
     def remove(name: str) -> None:
         subprocess.run([*docker, "rm", "-rf", f"{directory}/{name}"], check=False)
 
+    def pack_bytes(name: str) -> int:
+        du = [*docker, "du", "-sb", f"{directory}/{name}/{PACKS}"]
+        return int(subprocess.run(du, capture_output=True, text=True, check=True).stdout.split()[0])
+
     try:
         yield Server(
             OURS,
             f"bzr+{url}/bzr/bench-{run_id}/",
             lambda: container_server_pids(container),
             remove,
+            pack_bytes,
         )
     finally:
         subprocess.run([*docker, "rm", "-rf", directory], check=False)

@@ -9,14 +9,21 @@ and Breezy's own fetch to show what its stock rule does with the same blocks.
 
 from __future__ import annotations
 
+import tracemalloc
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from histories import make_history
 from smart_harness import USERS, Server, with_credentials
 from stack import Brz
 
-from trac_breezy.smart_server.incoming_blocks import install_block_reuse, uninstall_block_reuse
+from trac_breezy.smart_server.incoming_blocks import (
+    install_block_reuse,
+    uninstall_block_reuse,
+    well_used,
+)
 
 # (block start, block length, text start, text end) of each text, by its key.
 Places = dict[tuple[bytes, ...], tuple[int, int, int, int]]
@@ -117,3 +124,78 @@ def test_texts_that_come_one_per_block_are_combined(
     brz("push", server.url("trunk"), "-d", str(work))
     target = text_places(server.root / "trunk")
     assert len({target[key][:2] for key in new}) == 1
+
+
+# -- what a block kept whole must pass: every text read back ------------------------
+
+
+def pushed_block(data: bytes, texts: list[tuple[int, int]]) -> Any:
+    """A block manager as the server builds it from a pushed stream."""
+    from breezy.bzr import groupcompress
+
+    manager = groupcompress._LazyGroupContentManager(
+        groupcompress.GroupCompressBlock.from_bytes(data)
+    )
+    for n, (start, end) in enumerate(texts):
+        manager.add_factory((b"file", b"rev-%d" % n), (), start, end)
+    return manager
+
+
+def two_texts() -> tuple[bytes, list[tuple[int, int]]]:
+    """A block of a fulltext and a delta against it, and where each lies."""
+    from breezy.bzr import groupcompress
+
+    compressor = groupcompress.GroupCompressor()
+    text = b"a line of a file\n" * 50
+    places = [
+        compressor.compress((b"file", b"rev-0"), [text], len(text), None)[1:3],
+        compressor.compress((b"file", b"rev-1"), [text + b"more\n"], len(text) + 5, None)[1:3],
+    ]
+    return compressor.flush().to_bytes(), places
+
+
+def with_header(z_content: bytes, declared: int) -> bytes:
+    return b"gcb1z\n%d\n%d\n" % (len(z_content), declared) + z_content
+
+
+def test_a_small_well_used_block_is_kept_once_its_texts_read_back() -> None:
+    data, places = two_texts()
+    assert well_used(pushed_block(data, places))
+    assert not well_used(pushed_block(data, places[:1]))  # one text: compressed again
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["text outside the block", "bad control byte", "not zlib", "shorter than declared"],
+)
+def test_a_block_whose_texts_cannot_be_read_is_refused(damage: str) -> None:
+    data, places = two_texts()
+    header_end = data.index(b"x\x9c")
+    z_content = data[header_end:]
+    declared = int(data.split(b"\n")[2])
+    if damage == "text outside the block":
+        places[1] = (places[1][0], declared + 10)
+    elif damage == "bad control byte":
+        content = zlib.decompress(z_content)
+        data = with_header(zlib.compress(b"x" + content[1:]), declared)
+    elif damage == "not zlib":
+        data = with_header(b"\x00" * len(z_content), declared)
+    else:
+        data = with_header(z_content, declared + 100)
+    with pytest.raises(ValueError):
+        well_used(pushed_block(data, places))
+
+
+def test_a_block_that_would_grow_past_its_declared_length_is_never_expanded() -> None:
+    """A pusher's 100 KB that would grow to 100 MB: refused after a few MB."""
+    data, places = two_texts()
+    content = zlib.decompress(data[data.index(b"x\x9c") :])
+    bomb = zlib.compress(content + b"\0" * (100 * 1024 * 1024), 9)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="does not hold"):
+            well_used(pushed_block(with_header(bomb, len(content)), places))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
