@@ -21,6 +21,7 @@ from stack import Brz
 
 from trac_breezy.smart_server.incoming_blocks import (
     install_block_reuse,
+    installed,
     uninstall_block_reuse,
     well_used,
 )
@@ -96,13 +97,15 @@ def test_breezy_alone_compresses_every_record_again(
     """What the test above would see without the rule: it can fail."""
     from breezy.branch import Branch
 
+    was_installed = installed()
     uninstall_block_reuse()
     try:
         Branch.open(str(packed)).controldir.sprout(
             str(tmp_path / "copy"), create_tree_if_local=False
         )
     finally:
-        install_block_reuse()
+        if was_installed:
+            install_block_reuse()
     assert len(compressed) == record_count(packed)
 
 
@@ -166,7 +169,13 @@ def test_a_small_well_used_block_is_kept_once_its_texts_read_back() -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["text outside the block", "bad control byte", "not zlib", "shorter than declared"],
+    [
+        "text outside the block",
+        "bad control byte",
+        "not zlib",
+        "shorter than declared",
+        "bytes after the stream",
+    ],
 )
 def test_a_block_whose_texts_cannot_be_read_is_refused(damage: str) -> None:
     data, places = two_texts()
@@ -180,21 +189,30 @@ def test_a_block_whose_texts_cannot_be_read_is_refused(damage: str) -> None:
         data = with_header(zlib.compress(b"x" + content[1:]), declared)
     elif damage == "not zlib":
         data = with_header(b"\x00" * len(z_content), declared)
+    elif damage == "bytes after the stream":
+        data = with_header(z_content + b"hidden", declared)
     else:
         data = with_header(z_content, declared + 100)
     with pytest.raises(ValueError):
         well_used(pushed_block(data, places))
 
 
-def test_a_block_that_would_grow_past_its_declared_length_is_never_expanded() -> None:
+@pytest.mark.parametrize("declared", ["its texts' length", "zero"])
+def test_a_block_that_would_grow_past_its_declared_length_is_never_expanded(
+    declared: str,
+) -> None:
     """A pusher's 100 KB that would grow to 100 MB: refused after a few MB."""
     data, places = two_texts()
     content = zlib.decompress(data[data.index(b"x\x9c") :])
     bomb = zlib.compress(content + b"\0" * (100 * 1024 * 1024), 9)
+    if declared == "zero":  # zlib reads a limit of 0 as "no limit"
+        block = pushed_block(with_header(bomb, 0), [(0, 0), (0, 0)])
+    else:
+        block = pushed_block(with_header(bomb, len(content)), places)
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match="does not hold"):
-            well_used(pushed_block(with_header(bomb, len(content)), places))
+            well_used(block)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

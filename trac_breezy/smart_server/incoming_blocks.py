@@ -6,13 +6,15 @@ text, at least 75 % of its bytes are texts being inserted (Breezy's
 `_max_cut_fraction`) *and* it is "full": 3 MB, or 1.5 MB of mixed files.
 Every other block is taken apart and each text compressed again. That size
 rule is there so that small blocks get combined; but on a push of a
-well-packed history the recompression was most of the server's work, and
-it bought nothing on disk (measured in docs/benchmarks.md, "Storing pushed
-blocks": 1,000 revisions, insert 0.74 s -> 0.47 s, packs 719,969 -> 718,930
-bytes). Blocks that are poorly packed still do not come in whole: the client
-itself cuts or rebuilds a block of which it sends less than half, and the
-server's next autopack (at every tenth pack) compresses every block again
-(`reuse_blocks=False`), so nothing stays as pushed for long anyway.
+well-packed history the recompression was most of the server's work (a
+local fetch of the 1,000-revision history: 0.70-0.74 s -> 0.45-0.47 s; the
+400 MB push: 14.2 s -> 8.3 s) and bought little on disk. Blocks that are
+poorly packed do not come in whole anyway: the client itself cuts or
+rebuilds a block of which it sends less than half. A block kept stays as
+pushed until its pack is repacked: autopack combines only the smaller packs
+(compressing their blocks again, `reuse_blocks=False`), `brz pack` all of
+them. bench/pushed_blocks_disk.py measures the cost against `brz serve`
+(docs/benchmarks.md, "How pushes are stored").
 
 So this keeps Breezy's two other conditions and drops only the size rule,
 after reading back every text of the block (`check_texts`): compressing it
@@ -31,10 +33,13 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import breezy
 from breezy.bzr import groupcompress
 
 from trac_breezy import log
 
+# The Breezy series whose groupcompress code this was written against and read.
+BREEZY_SERIES = (3, 3)
 # What the wrapped method and this module read of Breezy's block manager.
 _MANAGER = groupcompress._LazyGroupContentManager
 _EXPECTED = ("check_is_well_utilized", "_max_cut_fraction", "_factories", "_block")
@@ -88,23 +93,30 @@ def check_texts(manager: Any) -> None:
 
 
 def declared_content(block: Any) -> bytes:
-    """The block's content, decompressed to its declared length: ValueError if
-    the compressed bytes hold more or less than that, or are not zlib's."""
+    """The block's content, decompressed to its declared length and no further:
+    ValueError if the compressed bytes hold more or less than that (or anything
+    after the end of their zlib stream), or are not zlib's."""
     if block._compressor_name != "zlib" or block._z_content_chunks is None:
         raise ValueError("a pushed block that is not zlib-compressed")
     declared = block._content_length
+    if declared < 0:
+        raise ValueError("a pushed block declares a negative length")
     decompressor = zlib.decompressobj()
     try:
-        content = decompressor.decompress(b"".join(block._z_content_chunks), declared)
+        # One byte more than declared, to see that there is more (0 means "no limit").
+        content = decompressor.decompress(b"".join(block._z_content_chunks), declared + 1)
     except zlib.error as error:
         raise ValueError(f"a pushed block does not decompress: {error}") from None
-    if len(content) != declared or decompressor.unconsumed_tail or not decompressor.eof:
+    complete = decompressor.eof and not decompressor.unused_data
+    if len(content) != declared or decompressor.unconsumed_tail or not complete:
         raise ValueError(f"a pushed block does not hold the {declared} bytes it declares")
     return content
 
 
 def _looks_as_expected() -> bool:
     """Whether Breezy's block manager still has what `well_used` relies on."""
+    if tuple(breezy.version_info[:2]) != BREEZY_SERIES:
+        return False
     has_class_parts = all(hasattr(_MANAGER, name) for name in _EXPECTED[:2])
     block = _BLOCK()
     has_block_parts = all(hasattr(block, name) for name in _BLOCK_EXPECTED)
@@ -115,16 +127,22 @@ def _looks_as_expected() -> bool:
 
 def install_block_reuse() -> bool:
     """Make inserts keep well-used blocks whole (once); False if Breezy is not as expected."""
-    if _MANAGER.check_is_well_utilized is well_used:
+    if installed():
         return True
     if not _looks_as_expected():
         log(
-            "smart server: Breezy's groupcompress block manager changed; pushed blocks are "
-            "compressed again as stock Breezy does (trac_breezy/smart_server/incoming_blocks.py)"
+            "smart server: Breezy's groupcompress code is not the one this was written for; "
+            "pushed blocks are compressed again as stock Breezy does "
+            "(trac_breezy/smart_server/incoming_blocks.py)"
         )
         return False
     _MANAGER.check_is_well_utilized = well_used
     return True
+
+
+def installed() -> bool:
+    """Whether inserts keep well-used blocks whole in this process."""
+    return _MANAGER.check_is_well_utilized is well_used
 
 
 def uninstall_block_reuse() -> None:
