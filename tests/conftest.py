@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ from stack import ADMIN, Brz, Stack, compose_command, free_port, require_docker,
 
 from trac_breezy.setenv import READ_WRITE
 
-IMAGE = "trac-breezy:test"
+# One tag per checkout may be asked for (TRAC_BREEZY_TEST_IMAGE), so that two
+# working trees on one engine never test each other's image.
+IMAGE = os.environ.get("TRAC_BREEZY_TEST_IMAGE", "trac-breezy:test")
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +26,8 @@ def image() -> str:
     """The image, built from the working tree by Compose, as `docker compose up` does."""
     require_docker()
     started = time.monotonic()
-    Stack(project="tbtestbuild", port=0, image=IMAGE).compose("build", timeout=1800)
+    project = "tbtestbuild" + re.sub("[^a-z0-9]", "", IMAGE)
+    Stack(project=project, port=0, image=IMAGE).compose("build", timeout=1800)
     print(f"built {IMAGE} in {time.monotonic() - started:.0f} s")
     return IMAGE
 

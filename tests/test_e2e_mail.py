@@ -40,10 +40,16 @@ class OverriddenStack(Stack):
 
 
 def bridge_gateway() -> str:
-    """The host's address on Docker's default bridge: containers reach the host there."""
-    return run(
-        ["docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]
-    ).stdout.strip()
+    """The host's address on Docker's default bridge: containers reach the host there.
+
+    The address of the `docker0` interface itself. Not the bridge network's IPAM
+    `Gateway`: a freshly started Docker 20.10 daemon reports only a `Subnet` there
+    (shared/NOTES.md), which gave '' on a new machine.
+    """
+    line = run(["ip", "-4", "-o", "addr", "show", "dev", "docker0"]).stdout.split()
+    address = line[line.index("inet") + 1].split("/")[0] if "inet" in line else ""
+    assert address, "docker0 has no IPv4 address: is the Docker engine's default bridge up?"
+    return address
 
 
 def mail_stack(image: str, name: str, tmp: Path, **env: str) -> OverriddenStack:
