@@ -48,10 +48,10 @@ def tree(tmp_path: Path) -> Iterator[Server]:
 
 
 def test_bob_cannot_look_inside(tree) -> None:
-    _status, reply = post_smart(
-        tree, "", smart_request(b"list_dir", b"secret-merger-project"), "bob"
-    )
-    assert smart_reply(reply)[0] == b"E"
+    """What he may not read lists as what does not exist: nothing (`ListingOfNoDirectory`)."""
+    hidden = post_smart(tree, "", smart_request(b"list_dir", b"secret-merger-project"), "bob")
+    missing = post_smart(tree, "", smart_request(b"list_dir", b"no-such-project"), "bob")
+    assert smart_reply(hidden[1])[:2] == smart_reply(missing[1])[:2] == (b"S", (b"names",))
 
 
 def test_bob_does_not_learn_the_names_of_what_he_may_not_read(tree) -> None:

@@ -138,6 +138,32 @@ def test_a_push_without_the_plugin_still_works(history, tmp_path):
         server.stop()
 
 
+def test_a_lightweight_checkout_commits_with_the_plugin(history, tmp_path):
+    """Stock brz 3.3 sends a VFS `put` path as str over bzr+http and fails to commit in a
+    lightweight checkout; the plugin sends bytes, and the commit lands on the server."""
+    server = Server(root(tmp_path), READ_WRITE)
+    try:
+        for plugin in (False, True):
+            brz = client(tmp_path / f"home-{plugin}", server, plugin=plugin)
+            name = f"light-{plugin}"
+            brz("push", server.url(name), cwd=history)
+            checkout = tmp_path / f"checkout-{plugin}"
+            brz("checkout", "--lightweight", server.url(name), str(checkout))
+            (checkout / "new-file").write_text("from a lightweight checkout\n")
+            brz("add", "new-file", cwd=checkout)
+            committed = brz("commit", "-m", "light", cwd=checkout, check=False)
+            if not plugin:  # the client bug this plugin works around
+                assert committed.returncode != 0
+                assert "mismatched lock context" in committed.stderr
+                continue
+            assert committed.returncode == 0, committed.stderr
+            brz("check", str(server.root / name))
+            assert brz("revno", str(server.root / name)).stdout.strip() == "51"
+            assert brz("cat", "-d", server.url(name), "new-file").stdout.startswith("from a")
+    finally:
+        server.stop()
+
+
 def test_the_plugin_loads_from_the_users_plugin_directory(tmp_path):
     brz = Brz(tmp_path / "home")
     brz.env["BRZ_PLUGIN_PATH"] = "+user:-site"  # the user's directory, not the site's

@@ -7,6 +7,7 @@ The units of the `trac_breezy.smart_server` package are tested in
 from __future__ import annotations
 
 import os
+import tarfile
 import urllib.parse
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from smart_harness import Server, local_branch, with_credentials
 from stack import Brz, smart_request
 
 from trac_breezy.setenv import READ_ONLY
-from trac_breezy.smart_server.access import ANONYMOUS_VERBS, Refusal, refusal
+from trac_breezy.smart_server.access import (
+    ANONYMOUS_DONE_BY_CLIENT,
+    ANONYMOUS_VERBS,
+    Refusal,
+    refusal,
+)
 from trac_breezy.smart_server.app import client_relpath
 from trac_breezy.smart_server.responses import RESPONSE_BUFFER
 from trac_breezy.smart_server.verbs import request_verb
@@ -65,7 +71,6 @@ def test_anonymous_clients_get_the_listed_verbs(verb):
         b"Repository.check_write_group",
         b"Repository.tarball",
         b"get_bundle",
-        b"Repository.revision_archive",
         b"Transport.is_readonly",
         b"No.such.verb",
         None,
@@ -80,9 +85,18 @@ def test_a_read_only_tree_answers_anonymous_writes_with_its_error():
     assert refusal(b"Branch.lock_write", anonymous=True, read_only=True) is Refusal.READ_ONLY
     assert refusal(b"put", anonymous=True, read_only=True) is Refusal.READ_ONLY
     # A read that is not listed: a password lifts the refusal.
-    revision_archive = refusal(b"Repository.revision_archive", anonymous=True, read_only=True)
-    assert revision_archive is Refusal.NEEDS_USER
+    assert refusal(b"Repository.check_write_group", anonymous=True, read_only=True) is (
+        Refusal.NEEDS_USER
+    )
     assert refusal(b"Branch.lock_write", anonymous=False, read_only=True) is None
+
+
+def test_reads_the_client_can_do_itself_are_not_offered_to_anonymous_clients():
+    for read_only in (False, True):
+        assert refusal(b"Repository.revision_archive", anonymous=True, read_only=read_only) is (
+            Refusal.NOT_OFFERED
+        )
+    assert refusal(b"Repository.revision_archive", anonymous=False, read_only=False) is None
 
 
 @pytest.mark.parametrize(
@@ -191,6 +205,9 @@ def test_stock_reads_need_only_the_verbs_anonymous_clients_get(server, tmp_path)
         (["revno", url], None),
         (["ls", "-R", "-d", url], None),
         (["export", str(out / "export"), url], None),
+        # The server's archive is not offered to them: brz builds it from plain reads.
+        (["export", str(out / "export.tar"), url], None),
+        (["check", url], None),
         (["branches", server.url("repo")], None),
     ]
     server.seen.clear()
@@ -200,7 +217,9 @@ def test_stock_reads_need_only_the_verbs_anonymous_clients_get(server, tmp_path)
     assert {user for _, _, user in server.seen} == {None}
     refused = {(verb, status) for verb, status, _ in server.seen if status != "200"}
     assert refused == set()
-    assert {verb for verb, _, _ in server.seen} <= ANONYMOUS_VERBS
+    assert {verb for verb, _, _ in server.seen} <= ANONYMOUS_VERBS | ANONYMOUS_DONE_BY_CLIENT
+    with tarfile.open(out / "export.tar") as archive:
+        assert archive.extractfile("export/sub/f2").read() == b"a\nb\n"
 
 
 def test_anonymous_push_to_a_read_only_tree_gets_the_read_only_error(tmp_path):

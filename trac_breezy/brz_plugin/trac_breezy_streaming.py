@@ -27,6 +27,16 @@ It streams only where that is safe. A chunked body cannot be replayed, so:
   retry after a 401. Anonymous requests are never streamed (they are reads);
 * never through an HTTP proxy (one may not accept chunked bodies).
 
+And one fix of Breezy 3.3's bzr+http client: it sends the paths of file
+operations (VFS requests) as `str` (`RemoteHTTPTransport._remote_path`),
+where every other transport sends bytes. A request with a body then fails
+before it is sent (`TypeError: args must be byte strings`), and any error
+answer to one without a body crashes the client instead of being handled
+(`'str' object has no attribute 'decode'`). Committing in a lightweight
+checkout of a bzr+http:// branch writes the new pack that way: stock brz
+fails with "mismatched lock context and write group"; with this plugin it
+commits. The paths are sent as the same text, UTF-8 encoded, as bzr:// does.
+
 A streamed request uses a new connection of Breezy's own connection classes,
 closed after the answer: no stale keep-alive connection can swallow the body,
 and for https the same `ssl.ca_certs` / `ssl.cert_reqs` settings apply. If a
@@ -92,6 +102,13 @@ def _http() -> Any:
     return http_module
 
 
+def _remote_http_transport() -> Any:
+    """The transport class of bzr+http(s):// URLs."""
+    from breezy.transport.remote import RemoteHTTPTransport
+
+    return RemoteHTTPTransport
+
+
 def _handle_response(path: str, code: int, getheader: Any, data: Any) -> Any:
     from breezy.transport.http.response import handle_response
 
@@ -117,6 +134,7 @@ def unexpected_breezy() -> str | None:
         (http_module.SmartClientHTTPMediumRequest, ("_finished_writing", "_read_bytes")),
         (http_module.SmartClientHTTPMedium, ("get_request", "send_http_smart_request")),
         (http_module.HttpTransport, ("request", "_remote_path", "_post")),
+        (_remote_http_transport(), ("_remote_path",)),
     ]
     changed = [f"{c.__name__}.{n}" for c, names in expected for n in names if not _stock(c, n)]
     if changed:
@@ -138,6 +156,8 @@ def install() -> bool:
     medium_class = _http().SmartClientHTTPMedium
     _replaced["get_request"] = medium_class.get_request
     medium_class.get_request = _get_request
+    _replaced["_remote_path"] = _remote_http_transport()._remote_path
+    _remote_http_transport()._remote_path = _remote_path_bytes
     mutter("trac_breezy_streaming: large smart requests stream where the server accepts it")
     return True
 
@@ -146,6 +166,7 @@ def uninstall() -> None:
     """Undo `install` and remove the hook that calls it (for tests)."""
     if _replaced:
         _http().SmartClientHTTPMedium.get_request = _replaced.pop("get_request")
+        _remote_http_transport()._remote_path = _replaced.pop("_remote_path")
     with contextlib.suppress(KeyError):  # already removed
         Transport.hooks.uninstall_named_hook("post_connect", HOOK_LABEL)
 
@@ -153,6 +174,12 @@ def uninstall() -> None:
 def _get_request(self: Any) -> StreamingRequest:
     """`SmartClientHTTPMedium.get_request`, replaced."""
     return StreamingRequest(self)
+
+
+def _remote_path_bytes(self: Any, relpath: str) -> bytes:
+    """`RemoteHTTPTransport._remote_path`, replaced: the same path, as bytes."""
+    path = _replaced["_remote_path"](self, relpath)
+    return path.encode("utf-8") if isinstance(path, str) else path
 
 
 def _install_on_connect(connected: Any) -> None:

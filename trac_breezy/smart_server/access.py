@@ -16,6 +16,11 @@ the temporary directory. Hence two layers for anonymous clients:
   every verb they send is listed. Any other verb asks for a password (401,
   and brz retries with one), or, on a read-only tree, is answered with the
   read-only error a password would not lift either.
+* Reads that are listed neither way and that the client can do itself
+  (`ANONYMOUS_DONE_BY_CLIENT`) are answered as unknown, as by a server without
+  them: `brz export x.tar URL` then builds the archive from the plain reads
+  above, as it does against an older server, instead of asking a visitor for a
+  password for a read.
 * They are served through a read-only transport even when the tree is
   writable (`app.SmartApp`), so a listed verb cannot write either.
 
@@ -35,7 +40,7 @@ import enum
 from trac_breezy.smart_server.verbs import breezy_tag
 
 # What stock brz sends anonymously for reads (see the module docstring). `get`,
-# `readv` and `stat` are VFS reads of files inside the tree (logging a file of
+# `has`, `list_dir`, `readv` and `stat` are VFS reads of files inside the tree (logging a file of
 # a pack-format branch, branching a stacked branch), through the read-only
 # transport and streamed (`reads`); `hello` is the client's (and the image's
 # healthcheck's) probe.
@@ -43,6 +48,8 @@ ANONYMOUS_VERBS = frozenset(
     {
         b"hello",
         b"get",
+        b"has",
+        b"list_dir",
         b"readv",
         b"stat",
         b"BzrDir.open_2.1",
@@ -72,6 +79,14 @@ ANONYMOUS_VERBS = frozenset(
         b"VersionedFileRepository.get_inventories",
     }
 )
+
+# Reads whose work the client does itself when the server does not offer them.
+# `Repository.revision_archive` builds a whole archive of a revision in the
+# server (compressed with gzip, bzip2 or xz if asked), a daemon thread's CPU
+# for as long as that takes: not for anonymous visitors, whose `brz export`
+# then builds it from the plain reads above (`RemoteRevisionTree.archive`
+# falls back on UnknownSmartMethod). Users keep the server's archive.
+ANONYMOUS_DONE_BY_CLIENT = frozenset({b"Repository.revision_archive"})
 
 # A push's data: streamed to an inserter thread through a bounded queue, never
 # buffered whole, so never capped.
@@ -114,12 +129,15 @@ class Refusal(enum.Enum):
 
     NEEDS_USER = "401: brz asks for a user name and password, and retries"
     READ_ONLY = "the smart-protocol error of a write to a read-only tree"
+    NOT_OFFERED = "UnknownMethod, as from a server without the verb: the client does the work"
 
 
 def refusal(verb: bytes | None, anonymous: bool, read_only: bool) -> Refusal | None:
     """Why the request of `verb` is refused, or None to serve it."""
     if not anonymous or verb in ANONYMOUS_VERBS:
         return None
+    if verb in ANONYMOUS_DONE_BY_CLIENT:
+        return Refusal.NOT_OFFERED
     if read_only and breezy_tag(verb) not in (None, "read"):
         return Refusal.READ_ONLY  # a write: a password would not help on a read-only tree
     return Refusal.NEEDS_USER

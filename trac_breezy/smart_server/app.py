@@ -209,6 +209,8 @@ class SmartApp:
             return self._needs_user(start_response)
         if why is access.Refusal.READ_ONLY:
             return complete_reply(start_response, smart_failure(head, (b"ReadOnlyError",)))
+        if why is access.Refusal.NOT_OFFERED and verb is not None:
+            return complete_reply(start_response, smart_failure(head, (b"UnknownMethod", verb)))
         limit = access.body_limit(verb, anonymous)
         if limit is not None and length > limit:  # never UNTIL_END here: read to its cap
             return plain_response(

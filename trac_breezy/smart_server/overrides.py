@@ -2,7 +2,8 @@
 
 Each replacement fixes something Breezy's stock handler gets wrong for a
 multi-user HTTP server (see the package docstring): `mkdir` of an existing
-plain directory succeeds (a client bug), `insert_stream` keeps its memory
+plain directory succeeds and `list_dir` of what is no directory lists nothing
+(a client bug), `insert_stream` keeps its memory
 bounded and ends with its request, `Branch.lock_write` fails at once on a
 locked branch, `get` and `readv` stream (`reads`), and the verbs in
 `NOT_SERVED` are answered as unknown. `install_request_overrides` puts them,
@@ -58,6 +59,23 @@ class IdempotentMkdir(vfs.MkdirRequest):
             return is_dir and not transport.has(urlutils.join(path, ".bzr"))
         except NoSuchFile:
             return False
+
+
+class ListingOfNoDirectory(vfs.ListDirRequest):
+    """`list_dir` of a missing path or of a file lists nothing, instead of an error.
+
+    Over `bzr+http://` the stock client cannot read any error reply to a VFS
+    call (shared/NOTES.md: `RemoteTransport._call2` decodes a str path), so
+    `brz check URL` crashed: its search for branches (`find_controldirs`)
+    lists every entry of a repository's folder, files too, and would skip the
+    NoSuchFile it cannot decode. An empty listing is what it skips to.
+    """
+
+    def do(self, relpath: bytes) -> smart_request.SmartServerResponse:
+        try:
+            return super().do(relpath)
+        except (NoSuchFile, errors.PathError):
+            return smart_request.SuccessfulSmartServerResponse((b"names",))
 
 
 class InsertQueue(queue.Queue):
@@ -234,6 +252,7 @@ OVERRIDES: tuple[tuple[bytes, type], ...] = (
     (b"get", StreamingGet),
     (b"readv", StreamingReadv),
     (b"mkdir", IdempotentMkdir),
+    (b"list_dir", ListingOfNoDirectory),
     (b"Branch.lock_write", FailFastBranchLock),
     (b"Repository.insert_stream", BoundedInsertStream),
     (b"Repository.insert_stream_1.19", BoundedInsertStream_1_19),
