@@ -103,14 +103,78 @@ def test_an_option_named_like_a_file_is_an_option():
     assert (value.section, value.option, value.value) == ("logging", "log_file", "trac.log")
 
 
-def test_without_mail_the_file_holds_only_the_plugins_dir_and_the_tree_s_root():
+def test_without_mail_the_file_holds_the_plugins_dir_the_tree_and_the_locked_panels():
     text = trac_ini.render(settings.load({}), ())
     assert text.startswith("# Made by trac-breezy")
     shared = parsed(text)
-    assert shared.sections() == ["inherit", "bzr"]
+    assert shared.sections() == ["inherit", "bzr", "versioncontrol", "components"]
     assert shared["inherit"]["plugins_dir"] == "/srv/trac-plugins"
     # The Bazaar backend gives each repository its place in the tree (its scope).
     assert dict(shared["bzr"]) == {"tree_root": "/srv/bzr"}
+    # Trac's repository panel takes directories in the tree only.
+    assert dict(shared["versioncontrol"]) == {"allowed_repository_dir_prefixes": "/srv/bzr"}
+    # Admin > Plugins and Logging are off in every project (issue 19, finding 1).
+    assert dict(shared["components"]) == {
+        "trac.admin.web_ui.loggingadminpanel": "disabled",
+        "trac.admin.web_ui.pluginadminpanel": "disabled",
+    }
+
+
+def test_the_locked_panels_are_the_ones_the_trac_daemon_refuses():
+    from trac.admin.web_ui import LoggingAdminPanel, PluginAdminPanel
+
+    from trac_breezy.container.checks import LOCKED_COMPONENTS
+    from trac_breezy.trac_app.locked_components import LOCKED
+
+    assert set(LOCKED_COMPONENTS) == LOCKED
+    assert {
+        f"{cls.__module__}.{cls.__name__}".lower() for cls in (LoggingAdminPanel, PluginAdminPanel)
+    } == LOCKED
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "trac.admin.web_ui.PluginAdminPanel",
+        "trac.admin.web_ui.pluginadminpanel.*",
+        "trac.admin.web_ui.LoggingAdminPanel",
+    ],
+)
+def test_no_setting_turns_a_locked_panel_back_on(rule: str):
+    with pytest.raises(SettingsError, match="stays off in every project"):
+        settings.load({"TRAC_COMPONENTS": f"acct_mgr.*,{rule}"})
+    with pytest.raises(SettingsError, match="stays off in every project"):
+        trac_ini.load({f"TRAC_INI__components__{rule.lower()}": "enabled"})
+    # A module above the panel is less specific than the shared rule: allowed, loses.
+    assert settings.load({"TRAC_COMPONENTS": "trac.admin.*"}).trac_components == ("trac.admin.*",)
+
+
+def test_anonymous_reads_off_puts_the_private_source_policy_first():
+    loaded = settings.load({"BZR_ANONYMOUS_READ": "false"})
+    shared = parsed(trac_ini.render(loaded, ()))
+    assert shared["bzr"]["anonymous_read"] == "false"
+    assert shared["trac"]["permission_policies"] == (
+        "PrivateSourcePolicy, DefaultWikiPolicy, DefaultTicketPolicy, "
+        "DefaultPermissionPolicy, LegacyAttachmentPolicy"
+    )
+    assert shared["components"]["trac_breezy.trac_app.private_source.*"] == "enabled"
+    both = settings.load({"BZR_ANONYMOUS_READ": "false", "AUTHZ_FILE": "/run/secrets/a"})
+    chosen = trac_ini.IniValue("X", "trac", "permission_policies", "DefaultPermissionPolicy")
+    shared = parsed(trac_ini.render(both, (chosen,)))
+    assert shared["trac"]["permission_policies"] == (
+        "PrivateSourcePolicy, AuthzSourcePolicy, AuthzChangesetPolicy, DefaultPermissionPolicy"
+    )
+    with pytest.raises(SettingsError, match="BZR_ANONYMOUS_READ"):
+        trac_ini.load({"TRAC_INI__bzr__anonymous_read": "true"})
+    with pytest.raises(SettingsError, match="BZR_ROOT"):
+        trac_ini.load({"TRAC_INI__versioncontrol__allowed_repository_dir_prefixes": "/"})
+
+
+def test_the_private_source_policy_names_match():
+    from trac_breezy.trac_app.private_source import POLICY, PrivateSourcePolicy
+
+    assert POLICY == PrivateSourcePolicy.__name__ == trac_ini.PRIVATE_POLICY
+    assert f"{PrivateSourcePolicy.__module__}.*" == trac_ini.PRIVATE_COMPONENTS
 
 
 def test_the_rule_file_turns_on_trac_s_authz_policy_first():
@@ -190,6 +254,8 @@ def test_mail_turns_on_our_sender_and_the_usual_subscriptions():
     assert dict(shared["components"]) == {
         "acct_mgr.admin.*": "enabled",
         "acct_mgr.api.*": "enabled",
+        "trac.admin.web_ui.loggingadminpanel": "disabled",
+        "trac.admin.web_ui.pluginadminpanel": "disabled",
         "trac_breezy.trac_app.mail.*": "enabled",
     }
     assert dict(shared["notification-subscriber"]) == dict(trac_ini.SUBSCRIPTIONS)
