@@ -13,6 +13,10 @@ off (BZR_ANONYMOUS_READ=false), and bob TRAC_ADMIN of project beta only.
   trac-admin, a link in the tree) and reads alpha's file through it.
 - Finding 10: anonymous visitors get none of Trac's source views of a
   pushed branch; bob does; the wiki and tickets stay open.
+- Finding 2: bob, who may write /beta, turns beta/leak into a reference to
+  /alpha/trunk and beta/ref into one to /beta/secret (which nobody but the
+  admin may read) with smart mkdir/put; neither the /bzr/beta/ folder page
+  nor Trac's browser of beta's folder shows their targets.
 """
 
 from __future__ import annotations
