@@ -296,6 +296,10 @@ def test_anonymous_visitors_get_no_source_view_when_anonymous_reads_are_off(site
     anonymous = TracUser(site.url("/trac/beta"))
     bob = as_bob(site)
     word = WORDS["beta"]
+    # The front page (it shows what anonymous may see) names no branch and no commit.
+    status, _, front = site.get("/trac/")
+    assert status == 200 and 'href="/trac/beta"' in front, front[-2000:]
+    assert "/bzr/beta/trunk" not in front and f"the {word} change" not in front, front[-3000:]
     for view, path in source_pages(word).items():
         status, page = anonymous.open(path)
         shown = f"the {word} change" in page or "beta inside" in page  # (search repeats the word)
