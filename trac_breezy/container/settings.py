@@ -188,8 +188,8 @@ class Settings:
         "`PrivateSourcePolicy` in Trac",
         "Let clients without a password branch and pull. `false`: every read needs a user too, "
         "and Trac's source views (browser, files, `/export/`, log, changesets and their zip, "
-        "the timeline's and search's changesets) ask anonymous visitors to log in; wiki, "
-        "tickets and the front page stay open.",
+        "the timeline's and search's changesets) ask anonymous visitors to log in, and the "
+        "front page lists no branches; wiki and tickets stay open.",
     )
     authz_file: str = setting(
         "",
