@@ -14,14 +14,14 @@ The rule: every branch and repository is opened at its real location
 repository (the branch itself, or the folder of branches).  References and
 stacked-on locations are followed only to ``file:`` URLs inside `root`, at
 most `MAX_HOPS` of them; any other URL is refused before a transport
-exists, so nothing is ever connected to. With access rules (AUTHZ_FILE),
+exists, so nothing is ever connected to.  With access rules (AUTHZ_FILE),
 each one is followed only when the rules let everyone who may read the
 branch read the target too (`rule_check`): the rules are checked where a
-reader asks, and a pusher writes where the reference leads.  The one place outside `root` a
-repository may be is the *shared repository of a directory containing
-root* (what Breezy finds by walking up from a branch that has no repository
-of its own, as in ``code=code/trunk``): the administrator's layout, not
-something a branch names.
+reader asks, and whoever may push there chooses where a reference leads.
+The one place outside `root` a repository may be is the *shared repository
+of a directory containing root* (what Breezy finds by walking up from a
+branch that has no repository of its own, as in ``code=code/trunk``): the
+administrator's layout, not something a branch names.
 
 Breezy's own `breezy.url_policy_open.BranchOpener` checks references first
 and then opens the branch afresh, which follows a reference written in
