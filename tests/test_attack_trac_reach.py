@@ -55,6 +55,7 @@ bob = rw
 {ADMIN[0]} = rw
 """
 WORDS = {"alpha": "quokkasecret", "beta": "wombatpublic", "beta/secret": "narwhalhidden"}
+SECRET = "smtp-pw-of-the-host-19"
 TRAC = "/var/lib/trac"
 MARKER = "/tmp/plugin-ran"
 EVIL_PLUGIN = f'''\
@@ -79,6 +80,11 @@ def site(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
         "BZR_ANONYMOUS_READ": "false",
         "TRAC_PROJECTS": "alpha,beta",
         "TRAC_REPOSITORIES": "alpha=alpha/trunk,beta=beta/trunk",
+        # The host's secrets in the shared trac.ini (no mail server answers: none is sent).
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_FROM": "trac@example.org",
+        "SMTP_USER": "mailer",
+        "SMTP_PASSWORD": SECRET,
     }
     with running_stack(image, "tracreach", **env) as stack:
         stack.exec("trac-breezy-user", "add", BOB[0], "--password-stdin", input=BOB[1] + "\n")
@@ -168,6 +174,12 @@ def test_a_project_admin_cannot_upload_a_plugin(site: Stack):
     assert status in (403, 404), (status, page[-1500:])
     panel_is_absent(site)
     nothing_installed(site)
+
+
+def test_a_project_admin_does_not_read_the_host_s_secrets_on_the_about_page(site: Stack):
+    status, page = as_bob(site).open("/about")
+    assert status == 200 and "smtp_user" in page and "smtp_password" in page, page[-2000:]
+    assert SECRET not in page
 
 
 # Every spelling Trac reads as a rule for the panels themselves (the most specific

@@ -331,3 +331,34 @@ def test_the_entrypoint_reports_table_and_trac_ini_errors_together():
     assert len(caught.value.messages) == 2
     loaded, overrides = entrypoint.load_environment({"TRAC_INI__ticket__x": "1"})
     assert loaded.smtp_host == "" and [v.option for v in overrides] == ["x"]
+
+
+def test_trac_s_about_page_shows_no_secret_of_the_shared_file(tmp_path):
+    """Issue 19: every TRAC_ADMIN has CONFIG_VIEW, and /about lists inherited options."""
+    import trac.about
+    from trac.env import Environment
+
+    from trac_breezy.trac_app.secret_options import SHOWN_INSTEAD, hide
+
+    loaded = settings.load({**MAIL, "SMTP_USER": "mailer", "SMTP_PASSWORD": "host-secret-1"})
+    overrides = trac_ini.load({"TRAC_INI__spam-filter__akismet_api_key": "host-secret-2"})
+    shared = tmp_path / "shared.ini"
+    shared.write_text(trac_ini.render(loaded, overrides))
+    env = Environment(
+        str(tmp_path / "p"),
+        create=True,
+        options=[("trac", "database", "sqlite:db/trac.db"), ("inherit", "file", str(shared))],
+    )
+    try:
+        before = str(trac.about.get_configinfo(env))
+        hide()
+        hide()  # (once is enough: not wrapped twice)
+        after = trac.about.get_configinfo(env)
+    finally:
+        env.shutdown()
+    assert "host-secret-1" in before and "host-secret-2" in before  # what Trac shows
+    values = {(s["name"], o["name"]): o["value"] for s in after for o in s["options"]}
+    assert values[("notification", "smtp_password")] == SHOWN_INSTEAD
+    assert values[("spam-filter", "akismet_api_key")] == SHOWN_INSTEAD
+    assert values[("notification", "smtp_user")] == "mailer"
+    assert "host-secret" not in str(after)
