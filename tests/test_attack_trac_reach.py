@@ -8,7 +8,8 @@ off (BZR_ANONYMOUS_READ=false), and bob TRAC_ADMIN of project beta only.
 
 - Finding 1: bob uploads a `.py` plugin through Trac's real Admin > Plugins
   page; then beta's own trac.ini tries to turn the panel on again (read at
-  once by Trac, and at the next start). Nothing lands in plugins/.
+  once by Trac, and at the next start). Nothing lands in plugins/. Trac's
+  About page shows him no secret of the shared trac.ini (the SMTP password).
 - Finding 3: bob adds a `bzr` repository above BZR_ROOT (the admin panel,
   trac-admin, a link in the tree) and reads alpha's file through it.
 - Finding 10: anonymous visitors get none of Trac's source views of a
