@@ -106,3 +106,59 @@ def test_a_pusher_makes_the_server_connect_where_he_says(tmp_path: Path, monkeyp
     # The announcer opens the branch as Trac does (trac_app.bzr.confinement):
     # a stacked-on URL outside the tree is refused, never connected to.
     assert listener.requests == []
+
+
+def test_a_pusher_cannot_announce_a_branch_he_may_not_read(tmp_path: Path, monkeypatch) -> None:
+    """Issue 19, finding 2: stacked on a branch bob may not read, inside the tree.
+
+    bob stacks /beta on /alpha/trunk (`file:` URL, inside the tree) and sets
+    his tip to alpha's: the announcer would open beta with alpha as its
+    fallback and hand alpha's revisions (messages, authors: the commit
+    ticket updater writes them into tickets) to beta's Trac project.
+    """
+    from test_push_announcer import new_trac_env
+    from trac.versioncontrol.api import DbRepositoryProvider
+
+    import trac_breezy.trac_app.bzr.connector as connector
+
+    announced: list[list[str]] = []
+    monkeypatch.setattr(
+        connector, "notify_new_revisions", lambda env, name, revs: announced.append(revs) or []
+    )
+    monkeypatch.setattr(tip_changes, "_listeners", [])
+    on_tip_change(push_announcer.announce)
+    root, trac_parent, authz_file = tmp_path / "bzr", tmp_path / "trac", tmp_path / "authz"
+    root.mkdir()
+    trac_parent.mkdir()
+    authz_file.write_text(RULES)
+    maker = Brz(tmp_path / "maker")
+    (root / "alpha").mkdir()
+    local_branch(maker, root / "alpha" / "trunk", "alpha secret\n")
+    local_branch(maker, root / "beta", "beta\n")
+    alpha_tip = (root / "alpha" / "trunk" / ".bzr" / "branch" / "last-revision").read_bytes()
+    env = new_trac_env(trac_parent / "proj")
+    DbRepositoryProvider(env).add_repository("", str(root / "beta"), "bzr")
+    env.shutdown()
+    server = Server(root, READ_WRITE, trac_parent, authz_file=authz_file)
+    try:
+
+        def bob(verb: bytes, *args: bytes, body: bytes | None = None):
+            status, reply = post_smart(
+                server, "beta/", smart_request(verb, *args, body=body), "bob"
+            )
+            assert status == 200
+            return smart_reply(reply)
+
+        conf = f"stacked_on_location = {(root / 'alpha' / 'trunk').as_uri()}\n".encode()
+        assert bob(b"put", b".bzr/branch/branch.conf", b"", body=conf)[0] == b"S"
+        status, (_, branch_token, repo_token), _ = bob(b"Branch.lock_write", b"")
+        assert status == b"S"
+        tip = alpha_tip.split()
+        reply = bob(b"Branch.set_last_revision_info", b"", branch_token, repo_token, *tip)
+        assert reply[0] == b"S", reply
+        bob(b"Branch.unlock", b"", branch_token, repo_token)
+        push_announcer.wait_for_announcements()
+    finally:
+        server.stop()
+    alpha_revid = "revid:" + tip[1].decode()
+    assert not any(alpha_revid in revs for revs in announced), announced

@@ -273,3 +273,64 @@ def test_trac_pages_show_the_refused_branch_and_the_others(
     assert "is a reference to" in pages["/browser/multi/evil"]
     assert "int main;" in pages["/browser/multi/trunk/main.c"]
     assert connections == []
+
+
+# -- The access rules at a reference's target (issue 19, finding 2) -------------
+
+RULES_WITH_A_SECRET = """\
+[/]
+* = r
+
+[/root/secret]
+* =
+"""
+
+
+def test_a_reference_or_stacking_is_followed_only_where_the_rules_let_its_readers(
+    root: Path,
+) -> None:
+    from trac_breezy.authz import parse
+    from trac_breezy.trac_app.bzr.confinement import rule_check
+
+    tree = root.parent
+    branch_with(root / "secret", "secret.txt", SECRET)
+    make_reference(root / "ref", (root / "secret").as_uri())
+    make_reference(root / "alias", (root / "trunk").as_uri())
+    secret = Branch.open(str(root / "secret"))
+    stacked = secret.controldir.sprout(str(root / "stacked"), stacked=True).open_workingtree()
+    commit(stacked, "stacked change", 1)
+    rules = parse(RULES_WITH_A_SECRET)
+    follow = rule_check(str(tree), lambda: rules)
+    repos = BzrRepository(
+        str(root), {"name": "p", "id": 1}, logging.getLogger("t"), str(tree), follow
+    )
+    try:
+        for relpath in ("ref", "stacked"):
+            assert "fewer people read" in refused_row(repos, relpath)
+            with pytest.raises(NoSuchNode):
+                repos.get_node(f"{relpath}/secret.txt")
+        assert repos.get_node("alias/main.c").get_content().read() == b"int main;\n"
+        assert repos.get_node("trunk/main.c").get_content().read() == b"int main;\n"
+    finally:
+        repos.close()
+    # The same tree without rules: followed, as before.
+    repos = BzrRepository(str(root), {"name": "p", "id": 1}, logging.getLogger("t"), str(tree))
+    try:
+        assert repos.get_node("ref/secret.txt").get_content().read() == SECRET
+    finally:
+        repos.close()
+
+
+def test_may_lead_compares_every_reader_of_the_source_with_the_target() -> None:
+    from trac_breezy.authz import parse
+
+    rules = parse(
+        "[groups]\nteam = alice, bob\n[/]\n* =\n[/a]\n@team = r\n[/b]\nalice = r\n"
+        "[/c]\n* = r\n[/c/hidden]\n* =\n[/d]\n$authenticated = r\n"
+    )
+    assert not rules.may_lead("/a/x", "/b/y")  # bob reads /a, not /b
+    assert rules.may_lead("/b/x", "/a/y")
+    assert rules.may_lead("/a/x", "/c/y")
+    assert not rules.may_lead("/c/x", "/c")  # /c/x/hidden is readable, /c/hidden is not
+    assert not rules.may_lead("/c/x", "/d/y")  # anonymous reads /c, not /d
+    assert rules.may_lead("/d/x", "/c/y")

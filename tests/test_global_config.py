@@ -132,3 +132,39 @@ def test_new_projects_inherit_from_creation_without_written_out_defaults(site):
     assert env.config.getbool("notification", "smtp_enabled") is True
     assert env.config.get("logging", "log_type") == "stderr"  # what new projects get
     env.shutdown()
+
+
+def test_a_project_cannot_keep_the_locked_panels_or_widen_the_repository_dirs(tmp_path, capsys):
+    """Issue 19, findings 1, 3 and 10: what the shared file enforces over a project's own."""
+    (tmp_path / "trac").mkdir()
+    loaded = settings.load(
+        {"TRAC_ENV_PARENT_DIR": str(tmp_path / "trac"), "BZR_ANONYMOUS_READ": "false"}
+    )
+    shared = tmp_path / "trac-global.ini"
+    shared.write_text(trac_ini.render(loaded, ()))
+    ini = mounted_project(
+        loaded.trac_env_parent_dir / "code",
+        ("components", "trac.admin.web_ui.PluginAdminPanel", "enabled"),
+        ("components", "trac.admin.web_ui.loggingadminpanel.*", "enabled"),
+        ("components", "trac.admin.*", "enabled"),
+        ("versioncontrol", "allowed_repository_dir_prefixes", "/"),
+        ("bzr", "anonymous_read", "true"),
+        ("trac", "permission_policies", "DefaultPermissionPolicy"),
+    )
+    global_config.update_all(loaded, shared)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "trac.admin.web_ui.loggingadminpanel.*, trac.admin.web_ui.pluginadminpanel: " in line
+    assert "those admin panels stay off in every project" in line
+    assert "put PrivateSourcePolicy first in its own [trac] permission_policies" in line
+    text = ini.read_text().lower()
+    assert "pluginadminpanel" not in text and "loggingadminpanel" not in text
+    assert "trac.admin.* = enabled" in text  # less specific than the shared rule: it loses
+    env = Environment(str(loaded.trac_env_parent_dir / "code"))
+    from trac.admin.web_ui import LoggingAdminPanel, PluginAdminPanel
+
+    assert not env.is_component_enabled(PluginAdminPanel)
+    assert not env.is_component_enabled(LoggingAdminPanel)
+    assert env.config.get("versioncontrol", "allowed_repository_dir_prefixes") == "/srv/bzr"
+    assert env.config.getbool("bzr", "anonymous_read") is False
+    assert env.config.get("trac", "permission_policies").startswith("PrivateSourcePolicy,")
+    env.shutdown()

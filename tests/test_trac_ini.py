@@ -103,14 +103,78 @@ def test_an_option_named_like_a_file_is_an_option():
     assert (value.section, value.option, value.value) == ("logging", "log_file", "trac.log")
 
 
-def test_without_mail_the_file_holds_only_the_plugins_dir_and_the_tree_s_root():
+def test_without_mail_the_file_holds_the_plugins_dir_the_tree_and_the_locked_panels():
     text = trac_ini.render(settings.load({}), ())
     assert text.startswith("# Made by trac-breezy")
     shared = parsed(text)
-    assert shared.sections() == ["inherit", "bzr"]
+    assert shared.sections() == ["inherit", "bzr", "versioncontrol", "components"]
     assert shared["inherit"]["plugins_dir"] == "/srv/trac-plugins"
     # The Bazaar backend gives each repository its place in the tree (its scope).
     assert dict(shared["bzr"]) == {"tree_root": "/srv/bzr"}
+    # Trac's repository panel takes directories in the tree only.
+    assert dict(shared["versioncontrol"]) == {"allowed_repository_dir_prefixes": "/srv/bzr"}
+    # Admin > Plugins and Logging are off in every project (issue 19, finding 1).
+    assert dict(shared["components"]) == {
+        "trac.admin.web_ui.loggingadminpanel": "disabled",
+        "trac.admin.web_ui.pluginadminpanel": "disabled",
+    }
+
+
+def test_the_locked_panels_are_the_ones_the_trac_daemon_refuses():
+    from trac.admin.web_ui import LoggingAdminPanel, PluginAdminPanel
+
+    from trac_breezy.container.checks import LOCKED_COMPONENTS
+    from trac_breezy.trac_app.locked_components import LOCKED
+
+    assert set(LOCKED_COMPONENTS) == LOCKED
+    assert {
+        f"{cls.__module__}.{cls.__name__}".lower() for cls in (LoggingAdminPanel, PluginAdminPanel)
+    } == LOCKED
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "trac.admin.web_ui.PluginAdminPanel",
+        "trac.admin.web_ui.pluginadminpanel.*",
+        "trac.admin.web_ui.LoggingAdminPanel",
+    ],
+)
+def test_no_setting_turns_a_locked_panel_back_on(rule: str):
+    with pytest.raises(SettingsError, match="stays off in every project"):
+        settings.load({"TRAC_COMPONENTS": f"acct_mgr.*,{rule}"})
+    with pytest.raises(SettingsError, match="stays off in every project"):
+        trac_ini.load({f"TRAC_INI__components__{rule.lower()}": "enabled"})
+    # A module above the panel is less specific than the shared rule: allowed, loses.
+    assert settings.load({"TRAC_COMPONENTS": "trac.admin.*"}).trac_components == ("trac.admin.*",)
+
+
+def test_anonymous_reads_off_puts_the_private_source_policy_first():
+    loaded = settings.load({"BZR_ANONYMOUS_READ": "false"})
+    shared = parsed(trac_ini.render(loaded, ()))
+    assert shared["bzr"]["anonymous_read"] == "false"
+    assert shared["trac"]["permission_policies"] == (
+        "PrivateSourcePolicy, DefaultWikiPolicy, DefaultTicketPolicy, "
+        "DefaultPermissionPolicy, LegacyAttachmentPolicy"
+    )
+    assert shared["components"]["trac_breezy.trac_app.private_source.*"] == "enabled"
+    both = settings.load({"BZR_ANONYMOUS_READ": "false", "AUTHZ_FILE": "/run/secrets/a"})
+    chosen = trac_ini.IniValue("X", "trac", "permission_policies", "DefaultPermissionPolicy")
+    shared = parsed(trac_ini.render(both, (chosen,)))
+    assert shared["trac"]["permission_policies"] == (
+        "PrivateSourcePolicy, AuthzSourcePolicy, AuthzChangesetPolicy, DefaultPermissionPolicy"
+    )
+    with pytest.raises(SettingsError, match="BZR_ANONYMOUS_READ"):
+        trac_ini.load({"TRAC_INI__bzr__anonymous_read": "true"})
+    with pytest.raises(SettingsError, match="BZR_ROOT"):
+        trac_ini.load({"TRAC_INI__versioncontrol__allowed_repository_dir_prefixes": "/"})
+
+
+def test_the_private_source_policy_names_match():
+    from trac_breezy.trac_app.private_source import POLICY, PrivateSourcePolicy
+
+    assert POLICY == PrivateSourcePolicy.__name__ == trac_ini.PRIVATE_POLICY
+    assert f"{PrivateSourcePolicy.__module__}.*" == trac_ini.PRIVATE_COMPONENTS
 
 
 def test_the_rule_file_turns_on_trac_s_authz_policy_first():
@@ -190,6 +254,8 @@ def test_mail_turns_on_our_sender_and_the_usual_subscriptions():
     assert dict(shared["components"]) == {
         "acct_mgr.admin.*": "enabled",
         "acct_mgr.api.*": "enabled",
+        "trac.admin.web_ui.loggingadminpanel": "disabled",
+        "trac.admin.web_ui.pluginadminpanel": "disabled",
         "trac_breezy.trac_app.mail.*": "enabled",
     }
     assert dict(shared["notification-subscriber"]) == dict(trac_ini.SUBSCRIPTIONS)
@@ -265,3 +331,34 @@ def test_the_entrypoint_reports_table_and_trac_ini_errors_together():
     assert len(caught.value.messages) == 2
     loaded, overrides = entrypoint.load_environment({"TRAC_INI__ticket__x": "1"})
     assert loaded.smtp_host == "" and [v.option for v in overrides] == ["x"]
+
+
+def test_trac_s_about_page_shows_no_secret_of_the_shared_file(tmp_path):
+    """Issue 19: every TRAC_ADMIN has CONFIG_VIEW, and /about lists inherited options."""
+    import trac.about
+    from trac.env import Environment
+
+    from trac_breezy.trac_app.secret_options import SHOWN_INSTEAD, hide
+
+    loaded = settings.load({**MAIL, "SMTP_USER": "mailer", "SMTP_PASSWORD": "host-secret-1"})
+    overrides = trac_ini.load({"TRAC_INI__spam-filter__akismet_api_key": "host-secret-2"})
+    shared = tmp_path / "shared.ini"
+    shared.write_text(trac_ini.render(loaded, overrides))
+    env = Environment(
+        str(tmp_path / "p"),
+        create=True,
+        options=[("trac", "database", "sqlite:db/trac.db"), ("inherit", "file", str(shared))],
+    )
+    try:
+        before = str(trac.about.get_configinfo(env))
+        hide()
+        hide()  # (once is enough: not wrapped twice)
+        after = trac.about.get_configinfo(env)
+    finally:
+        env.shutdown()
+    assert "host-secret-1" in before and "host-secret-2" in before  # what Trac shows
+    values = {(s["name"], o["name"]): o["value"] for s in after for o in s["options"]}
+    assert values[("notification", "smtp_password")] == SHOWN_INSTEAD
+    assert values[("spam-filter", "akismet_api_key")] == SHOWN_INSTEAD
+    assert values[("notification", "smtp_user")] == "mailer"
+    assert "host-secret" not in str(after)

@@ -41,6 +41,9 @@ Access = Literal["r", "w"]
 READ: Access = "r"
 WRITE: Access = "w"
 ANONYMOUS_SUBJECTS = ("$anonymous", "*")
+_SPECIAL = ("$anonymous", "$authenticated", "*")
+# A user no rule names ("/" is in no user name): stands for every such user.
+_ANY_OTHER_USER = "/any other user"
 _RIGHTS = ("", "r", "rw", "wr")
 
 
@@ -68,6 +71,11 @@ def parent_paths(path: str) -> list[str]:
         path = path[: path.rfind("/") + 1]
 
 
+def _join(place: str, rel: str) -> str:
+    """`place` with `rel` ("" or "/x/y") below it."""
+    return (place.rstrip("/") + rel) or "/"
+
+
 @dataclass(frozen=True)
 class Rules:
     """The sections of a rule file: path -> user (groups resolved) -> rights ("r", "w")."""
@@ -84,6 +92,32 @@ class Rules:
             if decided is not None:
                 return decided
         return False  # never reached for a checked file: `[/]` decides for `*`
+
+    def may_lead(self, source: str, target: str) -> bool:
+        """May a branch at `source` lead its readers to `target` (a reference, stacking)?
+
+        Why: whoever follows a reference or a stacked-on location reads the
+        target under the source's rules, so it may be followed only when no
+        one who may read something at the source is refused the same thing
+        at the target: every user the rules name, anonymous, and any other
+        user, for the place itself, its `.bzr` and each path the rules name
+        below either.
+        """
+        source, target = source.rstrip("/") or "/", target.rstrip("/") or "/"
+        inner = {"", "/.bzr"}
+        for place in (source, target):
+            below = place if place == "/" else place + "/"
+            inner |= {
+                "/" + p[len(below) :].strip("/") for p in self.sections if p.startswith(below)
+            }
+        named = {name for rights in self.sections.values() for name in rights}
+        people = [None, _ANY_OTHER_USER, *sorted(n for n in named if n not in _SPECIAL)]
+        return all(
+            self.may(user, _join(target, rel), READ)
+            for rel in inner
+            for user in people
+            if self.may(user, _join(source, rel), READ)
+        )
 
     def has_sections_below(self, path: str) -> bool:
         """Do rules name a path strictly below `path` (renaming it would carry them along)?"""

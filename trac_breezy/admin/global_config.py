@@ -24,6 +24,15 @@ order. When AUTHZ_FILE is unset again, those left in a project's own list
 without any `[svn] authz_file` are taken out (Trac would fail every source
 page without one).
 
+The same holds for what keeps one project's admins inside it (issue 19):
+`[bzr] tree_root` and `[versioncontrol] allowed_repository_dir_prefixes`
+(BZR_ROOT) and `[bzr] anonymous_read` (BZR_ANONYMOUS_READ=false) are removed
+from a project's own trac.ini, PrivateSourcePolicy goes first in its
+policies while anonymous reads are off, and its own `[components]` rules
+that would turn Admin > Plugins or Logging back on are removed (Trac's most
+specific rule wins, so only rules naming those components matter; the Trac
+daemon refuses them anyway, trac_app/locked_components.py).
+
 Each project that changed gets one log line saying what changed; a project
 that keeps values of its own over shared ones gets one line saying which, at
 every start. trac.ini is saved the way Trac saves it (`trac-admin config
@@ -39,11 +48,24 @@ from pathlib import Path
 from trac_breezy import log, one_line
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container import paths
+from trac_breezy.container.checks import turns_on_locked
 from trac_breezy.container.settings import Settings
-from trac_breezy.container.trac_ini import AUTHZ_POLICIES, authz_first, policies_list
+from trac_breezy.container.trac_ini import (
+    AUTHZ_POLICIES,
+    PRIVATE_POLICY,
+    first_policies,
+    policies_list,
+    put_first,
+)
 
 # Options the rule file needs in every project: the project's own value never wins.
-ENFORCED = {("svn", "authz_file"): "AUTHZ_FILE"}
+ENFORCED = {
+    ("svn", "authz_file"): "AUTHZ_FILE",
+    # A repository's place in the tree, and where repositories may be: BZR_ROOT.
+    ("bzr", "tree_root"): "BZR_ROOT",
+    ("versioncontrol", "allowed_repository_dir_prefixes"): "BZR_ROOT",
+    ("bzr", "anonymous_read"): "BZR_ANONYMOUS_READ",
+}
 # Options a project may keep, checked again once it is saved (`rule_policy_change`).
 POLICIES = ("trac", "permission_policies")
 
@@ -142,21 +164,43 @@ def update_project(
         outcome.changes.append(
             "removed Trac's defaults that hid the shared values: " + ", ".join(removed)
         )
+    unlocked = locked_rules(own)
+    for rule in unlocked:
+        config.remove("components", rule)
+    if unlocked:
+        outcome.changes.append(
+            "removed its own [components] "
+            + ", ".join(unlocked)
+            + ": those admin panels stay off in every project (README: Plugins)"
+        )
     if base_url and not own.get("trac", "base_url", fallback=""):
         url = f"{base_url.rstrip('/')}/{env_path.name}"
         config.set("trac", "base_url", url)
         outcome.changes.append(f"[trac] base_url = {url} (from TRAC_BASE_URL)")
     if outcome.changes:
         config.save()
-    change = rule_policy_change(env_path, authz_on=("svn", "authz_file") in shared)
+    change = rule_policy_change(
+        env_path,
+        authz_on=("svn", "authz_file") in shared,
+        private_on=("bzr", "anonymous_read") in shared,
+    )
     if change:
         outcome.changes.append(change)
     return outcome
 
 
-def rule_policy_change(env_path: Path, authz_on: bool) -> str | None:
-    """Put AuthzSourcePolicy first in what the project reads, or take out one left
-    without a rule file; what changed, or None.
+def locked_rules(own: configparser.RawConfigParser) -> list[str]:
+    """The project's own `[components]` rules that would turn a locked panel back on
+    (`checks.LOCKED_COMPONENTS`), whatever their value: the shared `disabled` must win."""
+    if not own.has_section("components"):
+        return []
+    return [rule for rule in own.options("components") if turns_on_locked(rule)]
+
+
+def rule_policy_change(env_path: Path, authz_on: bool, private_on: bool = False) -> str | None:
+    """Put our policies first in what the project reads (AuthzSourcePolicy with
+    AUTHZ_FILE, PrivateSourcePolicy with BZR_ANONYMOUS_READ=false), or take
+    out those left without their setting; what changed, or None.
 
     Reads the saved trac.ini again, so the policies are those Trac will use:
     the project's own, a file it inherits first, or the shared file's.
@@ -165,27 +209,34 @@ def rule_policy_change(env_path: Path, authz_on: bool) -> str | None:
 
     config = Configuration(str(env_path / "conf" / "trac.ini"))
     section, option = POLICIES
-    if authz_on:
-        policies = policies_list(config.get(section, option))
-        if policies[: len(AUTHZ_POLICIES)] == list(AUTHZ_POLICIES):
-            return None
-        config.set(section, option, ", ".join(authz_first(policies)))
-        said = f"put {', '.join(AUTHZ_POLICIES)} first in its own [{section}] {option} (AUTHZ_FILE)"
-    else:
-        own = policies_list(config.parser.get(section, option, fallback=""))
-        if not set(AUTHZ_POLICIES) & set(own) or config.get("svn", "authz_file"):
-            return None
-        rest = [p for p in own if p not in AUTHZ_POLICIES]
+    said = []
+    own = policies_list(config.parser.get(section, option, fallback=""))
+    no_rules = not authz_on and not config.get("svn", "authz_file")
+    stale = [
+        name
+        for name in own
+        if (name in AUTHZ_POLICIES and no_rules) or (name == PRIVATE_POLICY and not private_on)
+    ]
+    if stale:
+        rest = [p for p in own if p not in stale]
         if rest:
             config.set(section, option, ", ".join(rest))
         else:
             config.remove(section, option)
-        said = (
-            f"took {', '.join(AUTHZ_POLICIES)} out of its own [{section}] {option}: AUTHZ_FILE "
-            "is unset and no [svn] authz_file names rules"
-        )
+        why = "AUTHZ_FILE is unset and no [svn] authz_file names rules"
+        if PRIVATE_POLICY in stale:
+            why = "BZR_ANONYMOUS_READ is true" + ("; " + why if len(stale) > 1 else "")
+        said.append(f"took {', '.join(stale)} out of its own [{section}] {option}: {why}")
+    first = first_policies(authz_on, private_on)
+    policies = policies_list(config.get(section, option))
+    if first and policies[: len(first)] != list(first):
+        config.set(section, option, ", ".join(put_first(policies, first)))
+        why = " and ".join(["BZR_ANONYMOUS_READ=false"] * private_on + ["AUTHZ_FILE"] * authz_on)
+        said.append(f"put {', '.join(first)} first in its own [{section}] {option} ({why})")
+    if not said:
+        return None
     config.save()
-    return said
+    return "; ".join(said)
 
 
 def update_all(loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI) -> None:

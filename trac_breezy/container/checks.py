@@ -233,11 +233,45 @@ def email_address(value: str) -> str | None:
     return None
 
 
+# Trac's admin panels that no project may turn on (README: Plugins): the
+# plugin upload runs any project admin's code as the servers' user, and the
+# log panel writes Trac's log to any file that user may write (another
+# project's trac.ini, a branch). In Trac's spelling of `[components]` rules
+# (lower case); trac_app/locked_components.py keeps the same names (a test
+# keeps the two equal).
+LOCKED_COMPONENTS = (
+    "trac.admin.web_ui.loggingadminpanel",
+    "trac.admin.web_ui.pluginadminpanel",
+)
+
+
+def component_rule_name(rule: str) -> str:
+    """The component or module a `[components]` rule names, as Trac reads it
+    (`Environment._component_rules`: trailing dots and stars dropped, lower case)."""
+    return rule.rstrip(".*").lower()
+
+
+def turns_on_locked(rule: str) -> bool:
+    """Would `rule = enabled` win over LOCKED_COMPONENTS' `disabled`?
+
+    Trac applies the most specific rule: only a rule naming the component
+    itself can turn it back on (`trac.admin.*` is less specific).
+    """
+    return component_rule_name(rule) in LOCKED_COMPONENTS
+
+
 def component_rules(value: str) -> str | None:
-    if not all(_COMPONENT.match(rule) for rule in comma_list(value)):
+    rules = comma_list(value)
+    if not all(_COMPONENT.match(rule) for rule in rules):
         return (
             "must be Trac component names or packages ending in .* (e.g. acct_mgr.admin.*), "
             "separated by commas"
+        )
+    locked = [rule for rule in rules if turns_on_locked(rule)]
+    if locked:
+        return (
+            f"names {', '.join(locked)}, which stays off in every project (it lets a project "
+            "admin run code or write files as the servers' user, README: Plugins); remove it"
         )
     return None
 

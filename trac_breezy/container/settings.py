@@ -184,8 +184,12 @@ class Settings:
     )
     bzr_anonymous_read: bool = switch(
         "true",
-        "Apache: `Require` in the Bazaar `<Location>`",
-        "Let clients without a password branch and pull. `false`: every read needs a user too.",
+        "Apache: `Require` in the Bazaar `<Location>`; `[bzr] anonymous_read` and "
+        "`PrivateSourcePolicy` in Trac",
+        "Let clients without a password branch and pull. `false`: every read needs a user too, "
+        "and Trac's source views (browser, files, `/export/`, log, changesets and their zip, "
+        "the timeline's and search's changesets) ask anonymous visitors to log in, and the "
+        "front page lists no branches; wiki and tickets stay open.",
     )
     authz_file: str = setting(
         "",

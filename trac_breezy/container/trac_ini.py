@@ -35,7 +35,11 @@ from pathlib import Path
 
 from trac_breezy import replace_file
 from trac_breezy.container import settings
-from trac_breezy.container.checks import has_control_characters
+from trac_breezy.container.checks import (
+    LOCKED_COMPONENTS,
+    has_control_characters,
+    turns_on_locked,
+)
 from trac_breezy.container.settings import Settings, SettingsError
 
 PREFIX = "TRAC_INI__"
@@ -80,6 +84,8 @@ OWNED = {
     },
     ("inherit", "plugins_dir"): "TRAC_PLUGINS_DIR",
     ("bzr", "tree_root"): "BZR_ROOT",
+    ("versioncontrol", "allowed_repository_dir_prefixes"): "BZR_ROOT",
+    ("bzr", "anonymous_read"): "BZR_ANONYMOUS_READ",
     ("svn", "authz_file"): "AUTHZ_FILE",
     # The same value for every project would be wrong for all but one.
     ("trac", "base_url"): "TRAC_BASE_URL",
@@ -95,6 +101,11 @@ OWNED = {
 AUTHZ_POLICY = "AuthzSourcePolicy"
 AUTHZ_POLICIES = (AUTHZ_POLICY, "AuthzChangesetPolicy")
 AUTHZ_COMPONENTS = "trac_breezy.trac_app.authz_policy.*"
+# With BZR_ANONYMOUS_READ=false, our policy that refuses Trac's source views
+# to anonymous visitors (trac_app/private_source.py; a test keeps the names
+# equal), first of all: the code is private, whatever the rules say.
+PRIVATE_POLICY = "PrivateSourcePolicy"
+PRIVATE_COMPONENTS = "trac_breezy.trac_app.private_source.*"
 TRAC_DEFAULT_POLICIES = (
     "DefaultWikiPolicy",
     "DefaultTicketPolicy",
@@ -138,6 +149,11 @@ def split_name(variable: str) -> tuple[str, str] | str:
         )
     if (section, option) == ("inherit", "file"):
         return f"{variable}: the shared trac.ini cannot inherit another file; unset it"
+    if section == "components" and turns_on_locked(option):
+        return (
+            f"{variable}: {option} stays off in every project (it lets a project admin run "
+            "code or write files as the servers' user, README: Plugins); unset it"
+        )
     if (section, option) in OWNED:
         owner = OWNED[(section, option)]
         return f"{variable}: [{section}] {option} comes from {owner}; set {owner} instead"
@@ -216,34 +232,51 @@ def policies_list(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+def first_policies(authz: bool, private: bool) -> tuple[str, ...]:
+    """The policies that must come first: PRIVATE_POLICY (anonymous reads off),
+    then AUTHZ_POLICIES (AUTHZ_FILE)."""
+    return ((PRIVATE_POLICY,) if private else ()) + (AUTHZ_POLICIES if authz else ())
+
+
+def put_first(policies: Iterable[str], first: Iterable[str]) -> list[str]:
+    """`policies` with `first` in front (moved there, or added)."""
+    ahead = list(first)
+    return [*ahead, *(name for name in policies if name not in ahead)]
+
+
 def authz_first(policies: Iterable[str]) -> list[str]:
     """`policies` with AUTHZ_POLICIES first (moved there, or added)."""
-    return [*AUTHZ_POLICIES, *(name for name in policies if name not in AUTHZ_POLICIES)]
+    return put_first(policies, AUTHZ_POLICIES)
 
 
 def authz_options(loaded: Settings) -> dict[str, dict[str, str]]:
-    """With AUTHZ_FILE, Trac's source views obey the rule file too (README: Access rules).
+    """With AUTHZ_FILE, Trac's source views obey the rule file too (README: Access rules);
+    with BZR_ANONYMOUS_READ=false, they ask anonymous visitors to log in.
 
     Why in the shared file: every project reads the same rules, with the
     tree's paths (`[bzr] tree_root` gives each repository its place in it).
     """
-    if not loaded.authz_file:
+    first = first_policies(bool(loaded.authz_file), not loaded.bzr_anonymous_read)
+    if not first:
         return {}
-    return {
-        "svn": {"authz_file": loaded.authz_file},
-        "trac": {"permission_policies": ", ".join(authz_first(TRAC_DEFAULT_POLICIES))},
-    }
+    options = {"trac": {"permission_policies": ", ".join(put_first(TRAC_DEFAULT_POLICIES, first))}}
+    if loaded.authz_file:
+        options["svn"] = {"authz_file": loaded.authz_file}
+    return options
 
 
 def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[str, str]]:
     """What the shared trac.ini holds, section by section (TRAC_INI__ values last).
 
-    A TRAC_INI__trac__permission_policies value keeps AUTHZ_POLICIES first
-    while AUTHZ_FILE is set: no setting may open what the rule file closes.
+    A TRAC_INI__trac__permission_policies value keeps `first_policies` first
+    (AUTHZ_FILE, BZR_ANONYMOUS_READ=false): no setting may open what they close.
     """
     result: dict[str, dict[str, str]] = {
         "inherit": {"plugins_dir": str(loaded.trac_plugins_dir)},
         "bzr": {"tree_root": str(loaded.bzr_root)},
+        # Trac's repository panel takes directories in the tree only (the
+        # Bazaar backend refuses others itself: trac_app/bzr/connector.py).
+        "versioncontrol": {"allowed_repository_dir_prefixes": str(loaded.bzr_root)},
         **authz_options(loaded),
     }
     mail = mail_options(loaded)
@@ -252,8 +285,12 @@ def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[
     if mail:
         result["notification"] = mail
     components = dict.fromkeys(loaded.trac_components, "enabled")
+    components.update(dict.fromkeys(LOCKED_COMPONENTS, "disabled"))
     if loaded.authz_file:
         components[AUTHZ_COMPONENTS] = "enabled"
+    if not loaded.bzr_anonymous_read:
+        components[PRIVATE_COMPONENTS] = "enabled"
+        result["bzr"]["anonymous_read"] = "false"
     if loaded.smtp_host:
         components[MAIL_COMPONENTS] = "enabled"
         result["notification-subscriber"] = dict(SUBSCRIPTIONS)
@@ -261,9 +298,10 @@ def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[
         result["components"] = components
     for value in overrides:
         result.setdefault(value.section, {})[value.option] = value.value
-    if loaded.authz_file and "permission_policies" in result.get("trac", {}):
+    first = first_policies(bool(loaded.authz_file), not loaded.bzr_anonymous_read)
+    if first and "permission_policies" in result.get("trac", {}):
         chosen = policies_list(result["trac"]["permission_policies"])
-        result["trac"]["permission_policies"] = ", ".join(authz_first(chosen))
+        result["trac"]["permission_policies"] = ", ".join(put_first(chosen, first))
     return result
 
 

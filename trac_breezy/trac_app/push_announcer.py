@@ -73,7 +73,8 @@ def announce(change: TipChange) -> None:
 def _announce(trac_parent: str, change: TipChange) -> None:
     """Tell every Trac repository showing the branch of `change` about its new revisions."""
     try:
-        from trac_breezy.trac_app.bzr.confinement import open_branch
+        from trac_breezy.authz import rule_file
+        from trac_breezy.trac_app.bzr.confinement import open_branch, rule_check
         from trac_breezy.trac_app.bzr.connector import notify_new_revisions
 
         repositories = trac_repositories(trac_parent, change.branch_path)
@@ -81,8 +82,12 @@ def _announce(trac_parent: str, change: TipChange) -> None:
             return  # no project shows the branch: no need to walk its graph
         # Inside the tree the push was served from, as Trac opens branches:
         # the pusher wrote this branch's stacked-on URL and references.
-        tree = SmartServerEnviron.from_environ(change.environ).root
-        opened = change.new_revisions(lambda path: open_branch(path, tree))
+        # References and stacking are followed only where the rules let readers go.
+        served = SmartServerEnviron.from_environ(change.environ)
+        tree = served.root
+        rules = rule_file(served.authz_file).rules if served.authz_file else None
+        follow = rule_check(tree, rules) if rules else None
+        opened = change.new_revisions(lambda path: open_branch(path, tree, follow))
         revs = ["revid:" + revid.decode("utf-8") for revid in opened]
         for env_path, repo_name in repositories:
             for error in notify_new_revisions(env_path, repo_name, revs):

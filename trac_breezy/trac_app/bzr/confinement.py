@@ -14,11 +14,14 @@ The rule: every branch and repository is opened at its real location
 repository (the branch itself, or the folder of branches).  References and
 stacked-on locations are followed only to ``file:`` URLs inside `root`, at
 most `MAX_HOPS` of them; any other URL is refused before a transport
-exists, so nothing is ever connected to.  The one place outside `root` a
-repository may be is the *shared repository of a directory containing
-root* (what Breezy finds by walking up from a branch that has no repository
-of its own, as in ``code=code/trunk``): the administrator's layout, not
-something a branch names.
+exists, so nothing is ever connected to.  With access rules (AUTHZ_FILE),
+each one is followed only when the rules let everyone who may read the
+branch read the target too (`rule_check`): the rules are checked where a
+reader asks, and whoever may push there chooses where a reference leads.
+The one place outside `root` a repository may be is the *shared repository
+of a directory containing root* (what Breezy finds by walking up from a
+branch that has no repository of its own, as in ``code=code/trunk``): the
+administrator's layout, not something a branch names.
 
 Breezy's own `breezy.url_policy_open.BranchOpener` checks references first
 and then opens the branch afresh, which follows a reference written in
@@ -29,6 +32,7 @@ opened by this module, not by Breezy.  No Trac imports.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from breezy import errors as bzr_errors
@@ -42,6 +46,10 @@ from breezy.transport import get_transport_from_path
 # References and stacked-on branches followed from one branch, at most.
 MAX_HOPS = 8
 
+# May the branch at the first real path lead its readers to the second (a
+# reference, a stacked-on branch)? None: yes; else why not. (`rule_check`.)
+FollowCheck = Callable[[str, str], "str | None"]
+
 
 class Refused(Exception):
     """A branch leads outside its repository directory; the message says how."""
@@ -52,16 +60,45 @@ def inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
-def open_branch(path: str, root: str) -> Any:
+def open_branch(path: str, root: str, follow: FollowCheck | None = None) -> Any:
     """The branch at `path`, with its repository and fallbacks, all inside `root`.
+
+    `follow`, if given, must also let each branch lead to the next (the
+    access rules, `rule_check`).
 
     :raise Refused: if anything it needs is outside `root` (real paths).
     :raise breezy.errors.BzrError: (e.g. NotBranchError) as Breezy raises it.
     """
-    return _open(path, os.path.realpath(root), hops=0)
+    return _open(path, os.path.realpath(root), hops=0, follow=follow)
 
 
-def _open(path: str, root: str, hops: int) -> Any:
+def rule_check(tree_root: str, rules_of: Callable[[], Any]) -> FollowCheck:
+    """A `FollowCheck` by the access rules (`trac_breezy.authz.Rules.may_lead`) of
+    the tree at `tree_root`; `rules_of()` gives the rules in force (None: no rules).
+
+    Why: the rules are checked where a reader asks (the reference's place);
+    a reference or stacked-on location written there by anyone who may
+    push would otherwise show them a branch the rules refuse them.
+    """
+    top = os.path.realpath(tree_root)
+
+    def check(source: str, target: str) -> str | None:
+        rules = rules_of()
+        if rules is None:
+            return None
+        places = [os.path.realpath(p) for p in (source, target)]
+        if not all(inside(place, top) for place in places):
+            return f'it leads outside the tree "{top}"; not followed'
+        source_place, target_place = (_tree_place(place, top) for place in places)
+        if rules.may_lead(source_place, target_place):
+            return None
+        # (The target is not named: the rules may hide its name from this reader.)
+        return "it leads to a branch that the access rules let fewer people read; not followed"
+
+    return check
+
+
+def _open(path: str, root: str, hops: int, follow: FollowCheck | None = None) -> Any:
     """`open_branch`, `hops` references or stackings away from the branch asked for.
 
     The branch format is read once and decides: a reference is followed
@@ -74,8 +111,9 @@ def _open(path: str, root: str, hops: int) -> Any:
     controldir = ControlDir.open_from_transport(get_transport_from_path(real), probers=[BzrProber])
     branch_format = controldir.find_branch_format()
     if isinstance(branch_format, BranchReferenceFormat):
-        target = branch_format.get_reference(controldir)
-        return _open(_local_target(target, root, "is a reference to"), root, hops + 1)
+        target = _local_target(branch_format.get_reference(controldir), root, "is a reference to")
+        _check_follow(follow, real, target)
+        return _open(target, root, hops + 1, follow)
     repository = controldir.find_repository()
     _check_repository(repository, root)
     branch = branch_format.open(
@@ -83,11 +121,25 @@ def _open(path: str, root: str, hops: int) -> Any:
     )
     stacked_on = _stacked_on(branch)
     if stacked_on is not None:
-        fallback = _open(_local_target(stacked_on, root, "is stacked on"), root, hops + 1)
+        target = _local_target(stacked_on, root, "is stacked on")
+        _check_follow(follow, real, target)
+        fallback = _open(target, root, hops + 1, follow)
         if fallback.repository.has_same_location(branch.repository):
             raise bzr_errors.UnstackableLocationError(branch.user_url, stacked_on)
         branch.repository.add_fallback_repository(fallback.repository)
     return branch
+
+
+def _tree_place(real: str, top: str) -> str:
+    """The place of the real path `real` in the tree at `top` ("/alpha/trunk")."""
+    relative = os.path.relpath(real, top)
+    return "/" if relative == "." else "/" + relative.replace(os.sep, "/")
+
+
+def _check_follow(follow: FollowCheck | None, source: str, target: str) -> None:
+    refused = follow(source, target) if follow is not None else None
+    if refused is not None:
+        raise Refused(refused)
 
 
 def _real_place(path: str, root: str) -> str:

@@ -115,6 +115,7 @@ Trac plugin entry point (``[project.entry-points."trac.plugins"]``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -126,6 +127,7 @@ from trac.util import as_bool
 from trac.util.html import tag
 from trac.util.text import shorten_line
 from trac.versioncontrol.api import (
+    InvalidRepository,
     IRepositoryConnector,
     Repository,
     RepositoryManager,
@@ -134,8 +136,10 @@ from trac.versioncontrol.api import (
 from trac.versioncontrol.cache import CACHE_YOUNGEST_REV, CachedChangeset, CachedRepository
 from trac.versioncontrol.web_ui.browser import IPropertyRenderer
 
+from trac_breezy.authz import rule_file
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
-from trac_breezy.trac_app.bzr.naming import is_head
+from trac_breezy.trac_app.bzr.confinement import FollowCheck, rule_check
+from trac_breezy.trac_app.bzr.naming import inside_tree, is_head
 from trac_breezy.trac_app.bzr.repository import REPOS_TYPE, BzrRepository
 
 __all__ = [
@@ -256,7 +260,8 @@ class BzrConnector(Component):
         the shared trac.ini sets it). A repository below it has its place in
         the tree as its `scope` (`/alpha/trunk`), so the paths of the
         `[svn] authz_file` rules are the tree's paths, as in brz's URLs.
-        Empty, or a repository outside it: the scope is `/`.""",
+        A repository outside it (links followed) is refused. Empty: any
+        directory, with the scope `/`.""",
     )
 
     # ISystemInfoProvider methods
@@ -270,10 +275,25 @@ class BzrConnector(Component):
         yield REPOS_TYPE, 8
 
     def get_repository(self, repos_type: str, repos_dir: str, params: dict[str, Any]) -> Repository:
-        repos = BzrRepository(repos_dir, params, self.log, self.tree_root)
+        if not inside_tree(repos_dir, self.tree_root):
+            name = params.get("name") or "(default)"
+            raise InvalidRepository(
+                f"Repository {name}: {repos_dir} is not inside the Bazaar tree {self.tree_root} "
+                "(BZR_ROOT), where the access rules apply; point it at a directory in the tree"
+            )
+        repos = BzrRepository(repos_dir, params, self.log, self.tree_root, self._follow_check())
         if as_bool(params.get("cached", self.cached_repository)):
             return BzrCachedRepository(self.env, repos, self.log)
         return repos
+
+    def _follow_check(self) -> FollowCheck | None:
+        """References and stacked-on branches under `[svn] authz_file`, the rules
+        Trac's `AuthzSourcePolicy` applies at the reference's place (None: no rules)."""
+        authz_file = self.config.get("svn", "authz_file")
+        if not authz_file or not self.tree_root:
+            return None
+        rules = rule_file(os.path.join(self.env.path, authz_file))
+        return rule_check(self.tree_root, rules.rules)
 
 
 class BzrPropertyRenderer(Component):

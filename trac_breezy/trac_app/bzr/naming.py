@@ -61,3 +61,17 @@ def tree_scope(directory: str, tree_root: str) -> str:
     if path == root or os.path.commonpath([path, root]) != root:
         return "/"
     return "/" + os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def inside_tree(directory: str, tree_root: str) -> bool:
+    """Is `directory`, links followed, `tree_root` or below it? (True without a root.)
+
+    Why: the scope of a repository outside the tree is "/", so the rule
+    file's paths would be checked against the repository's own paths: a
+    repository at the tree's parent would show `/bzr/alpha/...` under the
+    rules of `/`, not of `/alpha` (`connector` refuses such a repository).
+    """
+    if not tree_root:
+        return True
+    path, root = os.path.realpath(directory), os.path.realpath(tree_root)
+    return os.path.commonpath([path, root]) == root

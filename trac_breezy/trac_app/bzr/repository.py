@@ -29,6 +29,7 @@ from trac.versioncontrol.api import (
 )
 
 from trac_breezy.trac_app.bzr import history, storage
+from trac_breezy.trac_app.bzr.confinement import FollowCheck
 from trac_breezy.trac_app.bzr.errors import translates_storage_errors
 from trac_breezy.trac_app.bzr.index import TRUNK, MultiIndex
 from trac_breezy.trac_app.bzr.naming import (
@@ -57,12 +58,22 @@ class BzrRepository(Repository):
     `tree_root` is the Bazaar tree's top (BZR_ROOT, `[bzr] tree_root`): the
     repository's `scope` is then its place in the tree, which Trac's
     `AuthzSourcePolicy` puts before each path it checks (`naming.tree_scope`).
+    `follow` checks each reference and stacked-on branch by the same rules
+    (`confinement.rule_check`).
     """
 
     has_linear_changesets = False
 
-    def __init__(self, path: str, params: dict[str, Any], log: Any, tree_root: str = "") -> None:
+    def __init__(
+        self,
+        path: str,
+        params: dict[str, Any],
+        log: Any,
+        tree_root: str = "",
+        follow: FollowCheck | None = None,
+    ) -> None:
         self.path = os.path.normpath(path)
+        self.follow = follow
         super().__init__(f"{REPOS_TYPE}:{self.path}", params, log)
         self.scope = tree_scope(self.path, tree_root)
         self._handles: dict[str, BranchHandle] = {}
@@ -77,7 +88,7 @@ class BzrRepository(Repository):
         if not os.path.isdir(path):
             raise InvalidRepository(f'The Bazaar repository directory "{path}" does not exist')
         if os.path.isdir(os.path.join(path, ".bzr", "branch")):
-            handle = BranchHandle(path, "")
+            handle = BranchHandle(path, "", self.follow)
             handle.branch  # noqa: B018 - fail early, with the path, if unreadable
             self._handles = {"": handle}
             return
@@ -87,7 +98,7 @@ class BzrRepository(Repository):
                 f'"{path}" is neither a Bazaar branch nor a directory containing branches'
             )
         self.multi = True
-        self._handles = {r: BranchHandle(os.path.join(path, r), r) for r in relpaths}
+        self._handles = {r: BranchHandle(os.path.join(path, r), r, self.follow) for r in relpaths}
         self._virtual = {
             "/".join(parts[:i])
             for parts in (r.split("/") for r in relpaths)

@@ -230,9 +230,12 @@ class BranchHandle:
     so the other branches still work; a lone branch raises.
     """
 
-    def __init__(self, path: str, relpath: str) -> None:
+    def __init__(
+        self, path: str, relpath: str, follow: confinement.FollowCheck | None = None
+    ) -> None:
         self.path = path
         self.relpath = relpath
+        self.follow = follow  # the access rules for references and stacking (confinement)
         self.error: str | None = None  # why the branch cannot be shown
         self._branch: Any = None
         self._tip: bytes | None = None
@@ -253,7 +256,8 @@ class BranchHandle:
 
     def _open(self) -> None:
         try:
-            branch = confinement.open_branch(self.path, repository_dir(self.path, self.relpath))
+            root = repository_dir(self.path, self.relpath)
+            branch = confinement.open_branch(self.path, root, self.follow)
         except confinement.Refused as e:
             raise CannotOpenBranch(f'The Bazaar branch at "{self.path}" is not shown: {e}') from e
         except bzr_errors.NotBranchError as e:

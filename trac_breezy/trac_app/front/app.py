@@ -117,7 +117,9 @@ def folder_pages(environ: dict[str, Any], start_response: StartResponse) -> Iter
             if who.user is None:
                 return needs_login(environ, start_response, relpath, common)
             raise folders.NotAFolder(f"{relpath!r}: not readable by {who.user}")
-        folder = folders.describe(pages.bzr_root, relpath, with_tip=who.may_see_branch(relpath))
+        folder = folders.describe(
+            pages.bzr_root, relpath, with_tip=who.may_see_branch(relpath), visitor=who
+        )
         branches, branch_count = folders.branches_below(pages.bzr_root, relpath, who)
         entries = folders.entries(pages.bzr_root, relpath, who)
     except folders.NotAFolder:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from breezy.errors import BzrError
 from trac.util.text import obfuscate_email_address
 
+from trac_breezy.trac_app.bzr.confinement import rule_check
 from trac_breezy.trac_app.bzr.storage import (
     NULL_REVISION,
     BranchHandle,
@@ -108,10 +109,14 @@ def resolve(root: str, relpath: str) -> str:
     return path
 
 
-def read_tip(root: str, path: str, relpath: str) -> tuple[Tip | None, str | None]:
+def read_tip(
+    root: str, path: str, relpath: str, visitor: Visitor = EVERYONE
+) -> tuple[Tip | None, str | None]:
     """(newest revision or None if the branch is empty, None) or (None, why not)."""
-    # relpath is the branch's path below root, so the backend confines it to root.
-    handle = BranchHandle(path, relpath)
+    # relpath is the branch's path below root, so the backend confines it to root;
+    # a reference or stacking is followed only where the rules let its readers go.
+    follow = rule_check(root, lambda: visitor.rules) if visitor.rules is not None else None
+    handle = BranchHandle(path, relpath, follow)
     try:
         tip = handle.tip
         if handle.error is not None:
@@ -129,14 +134,16 @@ def read_tip(root: str, path: str, relpath: str) -> tuple[Tip | None, str | None
         handle.close()
 
 
-def describe(root: str, relpath: str, *, with_tip: bool = True) -> Entry:
+def describe(
+    root: str, relpath: str, *, with_tip: bool = True, visitor: Visitor = EVERYONE
+) -> Entry:
     """The entry at `relpath` (a folder, as `resolve` accepts it)."""
     path = resolve(root, relpath)
     relpath = "/".join(part for part in relpath.split("/") if part)
     kind = kind_of(path)
     name = relpath.rpartition("/")[2]
     if kind == BRANCH and with_tip:
-        tip, error = read_tip(root, path, relpath)
+        tip, error = read_tip(root, path, relpath, visitor)
         return Entry(name, relpath, kind, tip=tip, error=error)
     return Entry(name, relpath, kind)
 
@@ -154,7 +161,8 @@ def branches_below(root: str, relpath: str, visitor: Visitor = EVERYONE) -> tupl
         if not any(part.startswith(".") for part in inner.split("/"))
     ]
     found = [child for child in found if visitor.may_see_branch(child)]
-    return [describe(root, child) for child in found[:MAX_BRANCHES]], len(found)
+    shown = [describe(root, child, visitor=visitor) for child in found[:MAX_BRANCHES]]
+    return shown, len(found)
 
 
 def entries(root: str, relpath: str, visitor: Visitor = EVERYONE) -> list[Entry]:
