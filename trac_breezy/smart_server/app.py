@@ -39,6 +39,7 @@ from trac_breezy.smart_server.responses import (
     plain_response,
     smart_failure,
 )
+from trac_breezy.smart_server.text_sizes import install_text_bounds
 from trac_breezy.smart_server.verbs import request_verb
 
 SMART_SUFFIX = "/.bzr/smart"
@@ -143,6 +144,7 @@ class SmartApp:
     def __init__(self, config: SmartServerEnviron) -> None:
         install_request_overrides()
         install_block_reuse()
+        install_text_bounds()
         root = os.path.realpath(config.root)
         self.config = config
         self.read_only = config.mode != READ_WRITE
