@@ -29,7 +29,7 @@ from breezy.transport import Transport, chroot, get_transport, readonly
 
 from trac_breezy import authz
 from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviron
-from trac_breezy.smart_server import access, reads, rights, tip_changes
+from trac_breezy.smart_server import access, in_flight, reads, rights, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
 from trac_breezy.smart_server.incoming_blocks import install_block_reuse
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
@@ -294,4 +294,4 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
         return plain_response(
             start_response, "500 Internal Server Error", "smart server misconfigured\n"
         )
-    return app_for(config)(environ, start_response)
+    return in_flight.counted(config.requests_dir, app_for(config), environ, start_response)

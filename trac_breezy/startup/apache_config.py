@@ -63,6 +63,7 @@ def smart_server_environ(settings: Settings) -> SmartServerEnviron:
         mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
         realm=REALM,
         authz_file=settings.authz_file,
+        requests_dir=str(paths.SMART_REQUESTS_DIR),
     )
 
 
