@@ -95,6 +95,45 @@ def test_a_small_block_declaring_a_huge_text_is_refused_unbuilt(
     Brz(tmp_path / "home")("check", str(server.root / "trunk"))
 
 
+@pytest.mark.parametrize("declared", [-1, 1 << 40], ids=["negative", "a terabyte"])
+def test_a_block_header_that_would_grow_past_its_length_is_never_expanded(
+    server: Server, tmp_path: Path, declared: int
+) -> None:
+    """The list of a block's texts is zlib too: 100 KB of it would be 100 MB."""
+    import zlib
+
+    Brz(tmp_path / "home")("init", str(server.root / "trunk"))
+    block = hostile_block(2 * 0x10000, True)
+    wire = block._wire_bytes()
+    _, _, _, block_length, rest = wire.split(b"\n", 4)
+    bomb = zlib.compress(b"\n" * (100 * 1024 * 1024), 9)
+    block_bytes = rest[len(rest) - int(block_length) :]
+    data = b"groupcompress-block\n%d\n%d\n%s\n" % (len(bomb), declared, block_length)
+    block.get_record_stream = lambda: iter([Wire(data + bomb + block_bytes)])
+    message = insert_stream_request(block)
+    tracemalloc.start()
+    try:
+        status, reply = post_smart(server, "trunk/", message, "alice")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    kind, args, _ = smart_reply(reply)
+    assert status == 200 and kind == b"E", args
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+class Wire:
+    """A record whose bytes on the wire are given (as a hostile client sends them)."""
+
+    storage_kind = "groupcompress-block"
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_bytes_as(self, kind: str) -> bytes:
+        return self.data
+
+
 @pytest.mark.parametrize("kind", ["incompressible", "zeros"])
 def test_a_real_100_mb_file_still_pushes(server: Server, tmp_path: Path, kind: str) -> None:
     brz = Brz(tmp_path / "home")

@@ -79,9 +79,13 @@ def check_header(data: bytes, allowed: int) -> None:
         raise ValueError("a pushed block's header is not a groupcompress header") from None
     if length_n > allowed:
         raise TextOutOfProportion(refusal("block header", length_n, len(data)))
+    if length_n < 0 or z_length_n < 0:  # (zlib reads a limit of 0 as "no limit")
+        raise ValueError("a pushed block's header declares a negative length")
     start = ends[3] + 1
-    z_header = data[start : start + max(0, z_length_n)]
-    header = zlib.decompressobj().decompress(z_header, length_n + 1)
+    try:
+        header = zlib.decompressobj().decompress(data[start : start + z_length_n], length_n + 1)
+    except zlib.error as error:
+        raise ValueError(f"a pushed block's header does not decompress: {error}") from None
     if len(header) != length_n:
         raise ValueError("a pushed block's header does not hold the length it declares")
 
