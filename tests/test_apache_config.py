@@ -121,6 +121,7 @@ def test_every_key_the_apps_read_is_set_where_they_read_it():
         mode="read-write",
         realm="trac-breezy",
         authz_file="/run/secrets/trac-breezy/authz",
+        requests_dir="/run/trac-breezy/server/smart-requests",
     )
 
 

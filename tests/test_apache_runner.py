@@ -76,3 +76,35 @@ def own_signals():
 def test_a_server_that_exits_by_itself_passes_its_status_through(own_signals):
     status = apache_runner.run([sys.executable, "-c", "raise SystemExit(7)"], lambda: 0, 1)
     assert status == 7
+
+
+def test_smart_requests_in_progress_count_and_a_quiet_period_follows_them(tmp_path):
+    """Issue 19, finding 12: a request of the smart server (its file in the run
+    directory, smart_server/in_flight.py) counts from its start until its answer
+    is closed; then the stop still waits QUIET_SECONDS; a dead process's file never."""
+    from trac_breezy.smart_server import in_flight
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"answer"]
+
+    requests = tmp_path / "smart-requests"
+    requests.mkdir()
+    (requests / "999999999.0").touch()  # left by a daemon killed mid-request
+    os.utime(requests, (0, 0))
+    root = tmp_path / "bzr"
+    root.mkdir()
+    assert apache_runner.pushes_in_flight(root, requests) == 0
+    # The container's healthcheck (a smart `hello` every 5 s) leaves no trace.
+    health = in_flight.counted(str(requests), app, {"tb_healthcheck": "1"}, lambda *_: None)
+    health.close()
+    assert apache_runner.pushes_in_flight(root, requests) == 0
+
+    response = in_flight.counted(str(requests), app, {}, lambda *_: None)
+    assert apache_runner.requests_in_flight(requests) == 1
+    assert list(response) == [b"answer"]
+    response.close()
+    assert apache_runner.requests_in_flight(requests) == 0
+    assert apache_runner.pushes_in_flight(root, requests) == 1  # it just ended
+    later = time.time() + apache_runner.QUIET_SECONDS + 0.1
+    assert not apache_runner.recently_active(requests, apache_runner.QUIET_SECONDS, lambda: later)

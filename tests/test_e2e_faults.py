@@ -18,6 +18,8 @@ import pytest
 from conftest import running_stack
 from stack import ADMIN, Brz, Stack, write_credentials
 
+from trac_breezy.startup.apache_runner import QUIET_SECONDS
+
 pytestmark = pytest.mark.e2e
 
 # kill -9 of every mod_wsgi daemon of the smart server (display-name (wsgi:bzr)).
@@ -158,3 +160,67 @@ def test_a_stop_waits_for_the_push_in_flight(faulty: Stack, pusher: Brz, tmp_pat
     faulty.wait_healthy(90)
     assert pusher.revno(faulty.bzr_url("stopped")) == 13
     branch_is_sound(faulty, "stopped")
+
+
+# -- issue 19, finding 12: a stop waits for the smart requests in flight, not only locks
+
+
+def blobs(brz: Brz, local: Path, count: int = 12, size: int = 8 * 1024 * 1024) -> None:
+    """`count` commits of one incompressible file of `size` bytes each (12 x 8 MB: ~96 MB)."""
+    for n in range(count):
+        (local / f"big{n}").write_bytes(os.urandom(size))
+        brz("add", cwd=local)
+        brz("commit", "-m", f"big {n}", cwd=local)
+
+
+def wait_until_uploading(stack: Stack, push: subprocess.Popen, relpath: str) -> None:
+    """Until the server writes the push's stream (a new pack in the repository's upload/)."""
+    upload = f"/srv/bzr/{relpath}/.bzr/repository/upload"
+    deadline = time.monotonic() + 120
+    while stack.exec("sh", "-c", f'ls "{upload}" | grep -q .', check=False).returncode != 0:
+        assert time.monotonic() < deadline and push.poll() is None, "the push never got going"
+        time.sleep(0.05)
+
+
+def timed_stop(stack: Stack) -> float:
+    """Seconds `docker stop -t 30` takes (as in issue 19)."""
+    started = time.monotonic()
+    subprocess.run(["docker", "stop", "-t", "30", stack.container_id()], check=True, timeout=60)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["new branch", "incremental"])
+def test_a_stop_waits_for_a_push_whose_stream_is_arriving(
+    faulty: Stack, pusher: Brz, tmp_path: Path, kind: str
+) -> None:
+    relpath = f"arriving-{kind.split()[0]}"
+    local = one_revision(pusher, tmp_path / "local")
+    if kind == "incremental":
+        pusher("push", faulty.bzr_url(relpath), cwd=local)
+    blobs(pusher, local)
+    push = start_push(pusher, faulty.bzr_url(relpath), local)
+    try:
+        wait_until_uploading(faulty, push, relpath)
+        seconds = timed_stop(faulty)
+        _, said = push.communicate(timeout=120)
+    finally:
+        push.kill()
+        faulty.compose("start", "web")
+        faulty.wait_healthy(90)
+    print(f"{kind}: the stop took {seconds:.1f} s")
+    assert push.returncode == 0, said  # was "Connection lost while sending request"
+    assert seconds < 30, f"the stop took {seconds:.1f} s"
+    assert pusher.revno(faulty.bzr_url(relpath)) == 13
+    branch_is_sound(faulty, relpath)
+
+
+def test_a_stop_with_no_push_in_flight_is_quick(faulty: Stack) -> None:
+    faulty.wait_healthy(90)
+    time.sleep(QUIET_SECONDS + 1)  # no smart request just ended
+    try:
+        seconds = timed_stop(faulty)
+    finally:
+        faulty.compose("start", "web")
+        faulty.wait_healthy(90)
+    print(f"no push: the stop took {seconds:.1f} s")
+    assert seconds < 8, f"the stop took {seconds:.1f} s"

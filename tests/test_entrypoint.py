@@ -69,6 +69,7 @@ def run_dirs(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "SERVER_RUN_DIR", run / "server")
     monkeypatch.setattr(paths, "SERVER_HOME", run / "server" / "home")
     monkeypatch.setattr(paths, "EGG_CACHE", run / "server" / "egg-cache")
+    monkeypatch.setattr(paths, "SMART_REQUESTS_DIR", run / "server" / "smart-requests")
     return run
 
 

@@ -61,6 +61,9 @@ class SmartServerEnviron(SetEnvBlock):
     realm: str = key("bzr_wsgi.realm")
     # AUTHZ_FILE: who may read and write which path (trac_breezy.authz); "": anyone.
     authz_file: str = key("bzr_wsgi.authz_file", default="")
+    # Where each request in progress keeps a file, for the stop to wait on
+    # (smart_server.in_flight); "": nowhere.
+    requests_dir: str = key("bzr_wsgi.requests_dir", default="")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> SmartServerEnviron:
@@ -77,6 +80,7 @@ class SmartServerEnviron(SetEnvBlock):
             mode=mode,
             realm=environ.get(keys["realm"], REALM),
             authz_file=environ.get(keys["authz_file"], ""),
+            requests_dir=environ.get(keys["requests_dir"], ""),
         )
 
 
@@ -93,6 +97,11 @@ class TracEnviron(SetEnvBlock):
     locale: str = key("trac.locale", default="")
     realm: str = key("trac_breezy.realm", default=REALM)
 
+
+# Set by Apache (`SetEnvIfExpr ... tb_healthcheck`, apache/httpd.conf.j2) on the
+# container's own healthcheck requests: a smart `hello` every 5 s, which must
+# not look like a push in flight to a stop (smart_server.in_flight).
+HEALTHCHECK_KEY = "tb_healthcheck"
 
 # Pushes are announced to the Trac projects under this directory: the smart
 # server's `<Location>` carries Trac's own key too, and the announcer (Trac's

@@ -39,6 +39,9 @@ FATAL_MARKER = SERVER_RUN_DIR / "fatal"
 # HOME of the servers' user (Breezy reads its configuration from there).
 SERVER_HOME = SERVER_RUN_DIR / "home"
 EGG_CACHE = SERVER_RUN_DIR / "egg-cache"
+# A file per smart request in progress, which a stop waits for
+# (smart_server/in_flight.py, startup/apache_runner.py).
+SMART_REQUESTS_DIR = SERVER_RUN_DIR / "smart-requests"
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
 APACHE_DIR = SHARE_DIR / "apache"

@@ -29,7 +29,7 @@ from breezy.transport import Transport, chroot, get_transport, readonly
 
 from trac_breezy import authz
 from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviron
-from trac_breezy.smart_server import access, reads, rights, tip_changes
+from trac_breezy.smart_server import access, in_flight, reads, rights, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
 from trac_breezy.smart_server.incoming_blocks import install_block_reuse
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
@@ -39,6 +39,7 @@ from trac_breezy.smart_server.responses import (
     plain_response,
     smart_failure,
 )
+from trac_breezy.smart_server.text_sizes import install_text_bounds
 from trac_breezy.smart_server.verbs import request_verb
 
 SMART_SUFFIX = "/.bzr/smart"
@@ -143,6 +144,7 @@ class SmartApp:
     def __init__(self, config: SmartServerEnviron) -> None:
         install_request_overrides()
         install_block_reuse()
+        install_text_bounds()
         root = os.path.realpath(config.root)
         self.config = config
         self.read_only = config.mode != READ_WRITE
@@ -294,4 +296,4 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
         return plain_response(
             start_response, "500 Internal Server Error", "smart server misconfigured\n"
         )
-    return app_for(config)(environ, start_response)
+    return in_flight.counted(config.requests_dir, app_for(config), environ, start_response)

@@ -34,6 +34,10 @@ TEMPLATE = "httpd.conf.j2"
 # (README: "Push"); one fixed URL beside Trac's and Bazaar's paths.
 CLIENT_PLUGIN_FILE = "trac_breezy_streaming.py"
 CLIENT_PLUGIN_URL = "/client/" + CLIENT_PLUGIN_FILE
+# The data (RLIMIT_DATA) each smart-server daemon process may hold: mod_wsgi's
+# memory-limit, a net under the bounds of the smart server itself (measured:
+# docs/reliability.md, issue 19 finding 4).
+BZR_MEMORY_LIMIT = 3 * 1024**3
 # Straight to the container's stdout/stderr (PID 1's), not through
 # supervisord's pipes, which would make supervisord copy every line.
 ACCESS_LOG = "/proc/1/fd/1"
@@ -59,6 +63,7 @@ def smart_server_environ(settings: Settings) -> SmartServerEnviron:
         mode=READ_WRITE if settings.bzr_allow_writes else READ_ONLY,
         realm=REALM,
         authz_file=settings.authz_file,
+        requests_dir=str(paths.SMART_REQUESTS_DIR),
     )
 
 
@@ -99,6 +104,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "server_run_dir": paths.SERVER_RUN_DIR,
         "home_dir": paths.SERVER_HOME,
         "egg_cache": paths.EGG_CACHE,
+        "bzr_memory_limit": BZR_MEMORY_LIMIT,
         "empty_dir": paths.EMPTY_DIR,
         "wsgi_dir": paths.WSGI_DIR,
         "trac_htdocs": trac_htdocs(),

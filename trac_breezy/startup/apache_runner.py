@@ -6,13 +6,20 @@ mod_wsgi's daemon processes a fixed 3 s before killing them (Apache's limit
 for "other child" processes; mod_wsgi's `shutdown-timeout` does not apply to
 it), and a push is a series of requests whose next one may not have started.
 Neither Apache nor mod_wsgi can wait for that, so this small runner does:
-asked to stop, it keeps Apache serving while any Bazaar lock of this host is
-held (a push in flight: from its first lock to its unlock), for at most
+asked to stop, it keeps Apache serving while a push is in flight, for at most
 `DRAIN_SECONDS`, then stops Apache gracefully and exits with its status.
+
+A push is in flight while any Bazaar lock of this host is held (from its
+first lock to its unlock), while any smart request is in progress (each keeps
+a file in `paths.SMART_REQUESTS_DIR`, smart_server/in_flight.py: a new
+branch's push holds no lock while its stream arrives, and was cut after 3.3 s),
+and for `QUIET_SECONDS` after the last smart request started or ended (the
+client's pause between two requests of one push).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -27,9 +34,14 @@ from trac_breezy.admin import locks
 from trac_breezy.container import paths
 
 # Within supervisord's stopwaitsecs (30) and compose's stop_grace_period (35),
-# with room for Apache's own graceful stop after it.
-DRAIN_SECONDS = 20.0
+# with room for Apache's own graceful stop after it (3-4 s). A ~96 MB push of
+# a new branch by the stock client, stopped as its stream arrived, needed
+# 16-25 s on a busy 2-core machine (20 s cut it once).
+DRAIN_SECONDS = 25.0
 POLL_SECONDS = 0.25
+# A smart request this recent may be one of a push's series: the pauses between
+# them are under a second, a stock client's building of a big request body a few.
+QUIET_SECONDS = 5.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGWINCH)
 # Apache's graceful stop.
 GRACEFUL_STOP = signal.SIGWINCH
@@ -70,13 +82,40 @@ def run(command: Sequence[str], in_flight: Callable[[], int], seconds: float) ->
     return server.wait()
 
 
+def requests_in_flight(directory: Path) -> int:
+    """The smart requests in progress: files in `directory` of processes still alive
+    (a daemon killed mid-request leaves its file behind)."""
+    try:
+        names = [entry.name for entry in os.scandir(directory)]
+    except OSError:
+        return 0
+    alive = {
+        pid
+        for pid in {n.split(".", 1)[0] for n in names}
+        if pid.isdigit() and Path("/proc", pid).exists()
+    }
+    return sum(1 for name in names if name.split(".", 1)[0] in alive)
+
+
+def recently_active(directory: Path, seconds: float, now: Callable[[], float] = time.time) -> bool:
+    """Whether a smart request started or ended less than `seconds` ago (the
+    directory's modification time, which each request's file changes)."""
+    try:
+        return now() - directory.stat().st_mtime < seconds
+    except OSError:
+        return False
+
+
+def pushes_in_flight(root: Path, requests: Path) -> int:
+    """Locks held, smart requests in progress, or 1 for a smart request just ended."""
+    held = sum(1 for _ in locks.held_by_this_host(root)) + requests_in_flight(requests)
+    return held or int(recently_active(requests, QUIET_SECONDS))
+
+
 def main() -> int:
     root = Path(os.environ[BZR_ROOT_VARIABLE])
-
-    def pushes_in_flight() -> int:
-        return sum(1 for _ in locks.held_by_this_host(root))
-
-    return run(apache_command(), pushes_in_flight, DRAIN_SECONDS)
+    in_flight = functools.partial(pushes_in_flight, root, paths.SMART_REQUESTS_DIR)
+    return run(apache_command(), in_flight, DRAIN_SECONDS)
 
 
 if __name__ == "__main__":

@@ -202,7 +202,12 @@ def prepare_run_dir(server: Identity) -> None:
     directory is handed over only once everything in it is made, while its
     parent is root's: there is no moment at which a link could be swapped in.
     """
-    server_dirs = (paths.SERVER_RUN_DIR, paths.SERVER_HOME, paths.EGG_CACHE)
+    server_dirs = (
+        paths.SERVER_RUN_DIR,
+        paths.SERVER_HOME,
+        paths.EGG_CACHE,
+        paths.SMART_REQUESTS_DIR,
+    )
     if os.geteuid() != 0:  # compose `user:`: everything is ours already
         for path in (paths.RUN_DIR, *server_dirs):
             path.mkdir(mode=0o755, exist_ok=True)
