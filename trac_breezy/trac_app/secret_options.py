@@ -49,4 +49,5 @@ def hide() -> None:
         return masked(original(env))
 
     get_configinfo.masks = True  # type: ignore[attr-defined]
+    get_configinfo.unmasked = original  # type: ignore[attr-defined]
     trac.about.get_configinfo = get_configinfo
