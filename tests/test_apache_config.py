@@ -43,7 +43,10 @@ def test_default_config_routes_both_apps():
     assert 'SetEnv bzr_wsgi.prefix "/bzr/"' in conf
     assert 'SetEnv bzr_wsgi.mode "read-write"' in conf
     assert "Require expr -z %{HTTP:Authorization}" in conf  # anonymous reads
-    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in conf
+    assert (
+        "AuthBasicProvider wsgi\n    WSGIAuthUserScript /usr/share/trac-breezy/wsgi/auth.wsgi"
+        in conf
+    )
     assert "LimitRequestBody 0" in conf
     htdocs = apache_config.trac_htdocs()
     assert Path(htdocs, "css", "trac.css").is_file()
@@ -86,7 +89,7 @@ def test_settings_land_where_the_table_says():
     assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
     # pushes, Trac logins, and the files of the tree (no anonymous reads)
-    assert conf.count('AuthUserFile "/data/auth/users"') == 3
+    assert conf.count("AuthBasicProvider wsgi") == 3
 
 
 def test_setenv_lines_sit_inside_their_location():
@@ -138,7 +141,7 @@ def test_the_tree_is_read_only_and_private_on_the_directory_too():
     directory = private.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
     assert "AllowMethods GET HEAD OPTIONS" in directory
     assert "Require valid-user" in directory and "Require all granted" not in directory
-    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in directory
+    assert "AuthBasicProvider wsgi" in directory
     public = render({})
     directory = public.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
     assert "AllowMethods GET HEAD OPTIONS" in directory and "Require all granted" in directory

@@ -199,7 +199,7 @@ class Settings:
     )
     htpasswd_path: Path = absolute_path(
         "/var/lib/trac-breezy/htpasswd",
-        "Apache: `AuthUserFile`",
+        "Apache's Basic auth (`wsgi/auth.wsgi`)",
         "The user database (bcrypt htpasswd) for pushes and Trac logins; created if missing.",
     )
     admin_user: str = setting(

@@ -95,7 +95,6 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
             "pages": pages_environ(settings).setenv(),
         },
         "share_dir": paths.SHARE_DIR,
-        "decoy_db": paths.DECOY_DB,
         "server_run_dir": paths.SERVER_RUN_DIR,
         "home_dir": paths.SERVER_HOME,
         "egg_cache": paths.EGG_CACHE,
