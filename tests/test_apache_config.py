@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -354,3 +356,27 @@ def test_with_access_rules_plain_files_go_through_the_rules():
     assert "tree-files.wsgi" not in plain
     assert f'WSGIScriptAliasMatch "^/bzr{files_route} ' in ruled
     assert "tree-files.wsgi" in ruled and '"/srv/bzr/$1"' not in ruled
+
+
+# -- the client plugin's hash (issue 19, finding 7) ---------------------------------------------
+
+PLUGIN = ROOT / "trac_breezy" / "brz_plugin" / "trac_breezy_streaming.py"
+
+
+def readme_install_command() -> str:
+    """The README's command that installs the client plugin (section "Fast pushes")."""
+    section = (ROOT / "README.md").read_text().split("### Fast pushes: the client plugin", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_publishes_the_client_plugin_s_sha256():
+    """Change the plugin, and the README's hash (and its command) must follow."""
+    published = re.findall(r"\b[0-9a-f]{64}\b", readme_install_command())
+    assert published == [hashlib.sha256(PLUGIN.read_bytes()).hexdigest()]
+
+
+def test_the_client_plugin_is_sent_with_its_digest():
+    conf = render({})
+    digest = base64.b64encode(hashlib.sha256(PLUGIN.read_bytes()).digest()).decode()
+    block = conf.split('<Files "trac_breezy_streaming.py">', 1)[1].split("</Files>", 1)[0]
+    assert f'Header set Repr-Digest "sha-256=:{digest}:"' in block
