@@ -132,3 +132,10 @@ def test_the_files_that_decide_the_servers_user_are_read_only_from_root_s_folder
     own = private_dir / "puid"
     own.write_text("1234\n")
     assert settings.load({"PUID_FILE": str(own)}).puid == 1234
+
+
+def test_a_relative_path_is_refused(private_dir: Path):
+    """Resolved from wherever root happens to be: never."""
+    assert load_error({"SMTP_PASSWORD_FILE": "secrets/smtp"}) == (
+        "SMTP_PASSWORD_FILE=secrets/smtp is not an absolute path; name the file from /"
+    )

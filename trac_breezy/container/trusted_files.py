@@ -66,6 +66,8 @@ def read_unchangeable(name: str, path: str, server: Identity | None, limit: int)
     `name` is the variable that named the file, for the messages. Raises
     Untrusted, or OSError as os.open does.
     """
+    if not os.path.isabs(path):
+        raise Untrusted(f"{name}={path} is not an absolute path; name the file from /")
     real = trusted_real_path(name, path, server)
     # No link is left on the way, and no folder on it can change: nothing to race.
     try:
