@@ -68,9 +68,10 @@ def users_line(text: bytes, user: bytes) -> bytes | None:
     """The hash of `user` in htpasswd `text` (the first line naming it, as
     mod_authn_file takes), or None."""
     for line in text.splitlines():
-        name, colon, hashed = line.partition(b":")
+        line = line.strip()  # as Apache's ap_cfg_getline
+        name, colon, rest = line.partition(b":")
         if colon and name == user and not line.startswith(b"#"):
-            return hashed.strip()
+            return rest.split(b":", 1)[0]  # the hash ends at the next colon, as there
     return None
 
 
