@@ -63,7 +63,7 @@ FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        apache2-bin apache2-utils ca-certificates libapache2-mod-qos libaprutil1-dbd-sqlite3 libpq5 \
+        apache2-bin apache2-utils ca-certificates libapache2-mod-qos libpq5 \
         libpython3.13 media-types \
         postgresql-client \
         python3.13 \

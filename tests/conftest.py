@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +69,21 @@ def stack(image: str) -> Iterator[Stack]:
     assert compose_command()
     with running_stack(image, "main", **MAIN_STACK_ENV) as stack:
         yield stack
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder that only the test's user can change, in a tree nobody else can
+    change either (pytest's tmp_path lies under /tmp, which anybody may write):
+    where root reads files named by settings (container/trusted_files.py)."""
+    home = Path.home().resolve()
+    if any(os.stat(p).st_mode & stat.S_IWOTH for p in (home, *home.parents)):
+        pytest.skip(f"{home} or a parent is writable by anybody")
+    directory = Path(tempfile.mkdtemp(dir=home, prefix=".trac-breezy-test-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -43,7 +45,10 @@ def test_default_config_routes_both_apps():
     assert 'SetEnv bzr_wsgi.prefix "/bzr/"' in conf
     assert 'SetEnv bzr_wsgi.mode "read-write"' in conf
     assert "Require expr -z %{HTTP:Authorization}" in conf  # anonymous reads
-    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in conf
+    assert (
+        "AuthBasicProvider wsgi\n    WSGIAuthUserScript /usr/share/trac-breezy/wsgi/auth.wsgi"
+        in conf
+    )
     assert "LimitRequestBody 0" in conf
     htdocs = apache_config.trac_htdocs()
     assert Path(htdocs, "css", "trac.css").is_file()
@@ -86,7 +91,7 @@ def test_settings_land_where_the_table_says():
     assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
     # pushes, Trac logins, and the files of the tree (no anonymous reads)
-    assert conf.count('AuthUserFile "/data/auth/users"') == 3
+    assert conf.count("AuthBasicProvider wsgi") == 3
 
 
 def test_setenv_lines_sit_inside_their_location():
@@ -139,7 +144,7 @@ def test_the_tree_is_read_only_and_private_on_the_directory_too():
     directory = private.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
     assert "AllowMethods GET HEAD OPTIONS" in directory
     assert "Require valid-user" in directory and "Require all granted" not in directory
-    assert 'AuthUserFile "/var/lib/trac-breezy/htpasswd"' in directory
+    assert "AuthBasicProvider wsgi" in directory
     public = render({})
     directory = public.split("<Directory /srv/bzr>", 1)[1].split("</Directory>", 1)[0]
     assert "AllowMethods GET HEAD OPTIONS" in directory and "Require all granted" in directory
@@ -352,3 +357,27 @@ def test_with_access_rules_plain_files_go_through_the_rules():
     assert "tree-files.wsgi" not in plain
     assert f'WSGIScriptAliasMatch "^/bzr{files_route} ' in ruled
     assert "tree-files.wsgi" in ruled and '"/srv/bzr/$1"' not in ruled
+
+
+# -- the client plugin's hash (issue 19, finding 7) ---------------------------------------------
+
+PLUGIN = ROOT / "trac_breezy" / "brz_plugin" / "trac_breezy_streaming.py"
+
+
+def readme_install_command() -> str:
+    """The README's command that installs the client plugin (section "Fast pushes")."""
+    section = (ROOT / "README.md").read_text().split("### Fast pushes: the client plugin", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_publishes_the_client_plugin_s_sha256():
+    """Change the plugin, and the README's hash (and its command) must follow."""
+    published = re.findall(r"\b[0-9a-f]{64}\b", readme_install_command())
+    assert published == [hashlib.sha256(PLUGIN.read_bytes()).hexdigest()]
+
+
+def test_the_client_plugin_is_sent_with_its_digest():
+    conf = render({})
+    digest = base64.b64encode(hashlib.sha256(PLUGIN.read_bytes()).digest()).decode()
+    block = conf.split('<Files "trac_breezy_streaming.py">', 1)[1].split("</Files>", 1)[0]
+    assert f'Header set Repr-Digest "sha-256=:{digest}:"' in block

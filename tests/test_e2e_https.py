@@ -16,12 +16,18 @@ untrusted ones change nothing.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import http.client
+import http.server
 import json
+import os
 import re
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from stack import ADMIN, Brz, Stack, free_port, run
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRETS = "/run/secrets/trac-breezy"
 PROJECT = "web"
 LOGIN_LIMIT = 3
@@ -215,6 +222,71 @@ def test_trac_over_https_builds_https_links_and_sends_hsts(tls_stack: Stack, tes
         port, f"/trac/{PROJECT}/chrome/common/css/trac.css", context=test_ca.client_context()
     )
     assert css.status == 200 and css.headers["Strict-Transport-Security"]
+
+
+# -- the client plugin (issue 19, finding 7) ----------------------------------------------------
+
+PLUGIN = ROOT / "trac_breezy" / "brz_plugin" / "trac_breezy_streaming.py"
+
+
+def test_the_client_plugin_comes_over_https_with_its_digest(tls_stack: Stack, test_ca: TestCA):
+    """It came over plain http only, as the README said: anyone on the path could swap it."""
+    answer = fetch(
+        https_port(tls_stack), "/client/trac_breezy_streaming.py", context=test_ca.client_context()
+    )
+    assert answer.status == 200 and answer.body.encode() == PLUGIN.read_bytes()
+    digest = base64.b64encode(hashlib.sha256(answer.body.encode()).digest()).decode()
+    assert answer.headers["Repr-Digest"] == f"sha-256=:{digest}:"
+
+
+def install(command: str, url: str, home: Path, ca: Path) -> subprocess.CompletedProcess:
+    """The README's install command (without its last check), fetching `url`."""
+    script = re.sub(r"(?m)^url=\S+", f"url={url}", command.split("\nbrz plugins", 1)[0])
+    env = {**os.environ, "HOME": str(home), "CURL_CA_BUNDLE": str(ca)}
+    return subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@contextmanager
+def swapping_server(directory: Path) -> Iterator[str]:
+    """Someone on the path: serves `directory`'s files over plain http."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_readme_s_install_command_installs_the_plugin_only_when_it_matches(
+    tls_stack: Stack, test_ca: TestCA, tmp_path: Path
+):
+    """The command installed whatever came: a swapped file ran in the user's brz."""
+    section = (ROOT / "README.md").read_text().split("### Fast pushes: the client plugin", 1)[1]
+    command = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    installed = tmp_path / ".config" / "breezy" / "plugins" / "trac_breezy_streaming.py"
+    url = f"https://127.0.0.1:{https_port(tls_stack)}/client/trac_breezy_streaming.py"
+    done = install(command, url, tmp_path, test_ca.ca)
+    assert done.returncode == 0, done.stderr
+    assert installed.read_bytes() == PLUGIN.read_bytes()
+    plugins = run(
+        [str(ROOT / ".venv" / "bin" / "brz"), "plugins"], env={**os.environ, "HOME": str(tmp_path)}
+    )
+    assert "trac_breezy_streaming" in plugins.stdout
+    # The same command, given a swapped file: refused, the good one left in place.
+    swapped = tmp_path / "served"
+    swapped.mkdir()
+    (swapped / "trac_breezy_streaming.py").write_bytes(
+        PLUGIN.read_bytes() + b"\nimport os; os.system('id')\n"
+    )
+    with swapping_server(swapped) as origin:
+        refused = install(command, f"{origin}/trac_breezy_streaming.py", tmp_path, test_ca.ca)
+    assert refused.returncode != 0 and "FAILED" in refused.stdout + refused.stderr
+    assert installed.read_bytes() == PLUGIN.read_bytes()
 
 
 def test_plain_http_is_sent_to_https_before_any_password_is_asked(tls_stack: Stack):

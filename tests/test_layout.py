@@ -28,7 +28,9 @@ ALLOWED = {
     "container": {""},
     # Admin tasks drive Trac, which loads our plugins (the `bzr` connector).
     "admin": {"", "container", "trac_app"},
-    "startup": {"", "container", "admin", "setenv", "authz"},
+    "startup": {"", "container", "admin", "setenv", "authz", "passwords"},
+    # Apache's Basic-auth provider, inside Apache's own processes (mod_wsgi).
+    "passwords": set(),
     "smart_server": {"", "setenv", "authz"},
     "trac_app": {"", "setenv", "authz"},
     # Breezy plugins for the user's own brz client (the container only serves

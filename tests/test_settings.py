@@ -114,8 +114,8 @@ def test_admin_user_needs_a_password():
         settings.load({"ADMIN_USER": "admin"})
 
 
-def test_admin_password_from_a_file(tmp_path):
-    secret = tmp_path / "pw"
+def test_admin_password_from_a_file(private_dir):
+    secret = private_dir / "pw"
     secret.write_text("s3cret\n")
     env = {"ADMIN_USER": "admin", "ADMIN_PASSWORD_FILE": str(secret), "ADMIN_PASSWORD": ""}
     assert settings.load(env).admin_password == "s3cret"
@@ -190,26 +190,26 @@ def test_overlapping_url_paths_are_refused():
         settings.load({"TRAC_URL_PATH": "/code", "BZR_URL_PATH": "/code/bzr"})
 
 
-def test_value_from_file(tmp_path):
-    secret = tmp_path / "port"
+def test_value_from_file(private_dir):
+    secret = private_dir / "port"
     secret.write_text("9090\n")
     assert settings.load({"LISTEN_PORT_FILE": str(secret)}).listen_port == 9090
 
 
-def test_value_from_file_is_validated_too(tmp_path):
-    secret = tmp_path / "root"
+def test_value_from_file_is_validated_too(private_dir):
+    secret = private_dir / "root"
     secret.write_text('/srv/x"\nInclude /etc/passwd\n')
     with pytest.raises(settings.SettingsError, match=r"^BZR_ROOT="):
         settings.load({"BZR_ROOT_FILE": str(secret)})
 
 
-def test_missing_file_names_the_variable(tmp_path):
+def test_missing_file_names_the_variable(private_dir):
     with pytest.raises(settings.SettingsError, match=r"^LISTEN_PORT_FILE=.*cannot read"):
-        settings.load({"LISTEN_PORT_FILE": str(tmp_path / "absent")})
+        settings.load({"LISTEN_PORT_FILE": str(private_dir / "absent")})
 
 
-def test_variable_and_its_file_together_are_refused(tmp_path):
-    secret = tmp_path / "port"
+def test_variable_and_its_file_together_are_refused(private_dir):
+    secret = private_dir / "port"
     secret.write_text("9090")
     with pytest.raises(settings.SettingsError, match="both set"):
         settings.load({"LISTEN_PORT": "9090", "LISTEN_PORT_FILE": str(secret)})

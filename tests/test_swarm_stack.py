@@ -47,8 +47,9 @@ def web_environment() -> dict[str, str]:
 
 
 def web_settings() -> settings.Settings:
-    """The settings as the image loads them, each secret file stood in for."""
-    with tempfile.TemporaryDirectory() as folder:
+    """The settings as the image loads them, each secret file stood in for (in a
+    folder only we can change: root reads NAME_FILE nowhere else)."""
+    with tempfile.TemporaryDirectory(dir=Path.home()) as folder:
         env = web_environment()
         for name in [n for n in env if n.endswith("_FILE")]:
             env[name] = str(Path(folder) / name)

@@ -5,11 +5,8 @@ and stops with one line when they do not go together."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,20 +33,6 @@ def make_pair(directory: Path, name: str = "server", passphrase: str | None = No
         "-out", str(directory / f"{name}.crt"),
     )  # fmt: skip
     return directory
-
-
-@pytest.fixture
-def private_dir() -> Iterator[Path]:
-    """A folder that only the test's user can change, in a tree STRANGER cannot
-    change either (pytest's tmp_path lies under /tmp, which anybody may write)."""
-    home = Path.home().resolve()
-    if any(os.stat(p).st_mode & stat.S_IWOTH for p in (home, *home.parents)):
-        pytest.skip(f"{home} or a parent is writable by anybody")
-    directory = Path(tempfile.mkdtemp(dir=home, prefix=".trac-breezy-tls-test-"))
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory)
 
 
 @pytest.fixture

@@ -80,8 +80,8 @@ def test_every_error_is_reported_at_once():
     assert len(errors({"TRAC_INI__A__b": "1", "TRAC_INI__x": "1", "TRAC_INI__s__o": "a\nb"})) == 3
 
 
-def test_a_value_from_a_file_is_read_and_never_shown(tmp_path):
-    secret = tmp_path / "key"
+def test_a_value_from_a_file_is_read_and_never_shown(private_dir):
+    secret = private_dir / "key"
     secret.write_text("s3cret\n")
     (value,) = trac_ini.load({"TRAC_INI__spam-filter__akismet_api_key_FILE": str(secret)})
     assert (value.section, value.option, value.value) == (
@@ -261,8 +261,8 @@ def test_mail_turns_on_our_sender_and_the_usual_subscriptions():
     assert dict(shared["notification-subscriber"]) == dict(trac_ini.SUBSCRIPTIONS)
 
 
-def test_the_password_is_written_only_with_a_user(tmp_path):
-    secret = tmp_path / "smtp-password"
+def test_the_password_is_written_only_with_a_user(private_dir):
+    secret = private_dir / "smtp-password"
     secret.write_text("pa%ss; #word\n")
     loaded = settings.load({**MAIL, "SMTP_USER": "mailer", "SMTP_PASSWORD_FILE": str(secret)})
     notification = parsed(trac_ini.render(loaded, ()))["notification"]

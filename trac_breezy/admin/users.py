@@ -29,7 +29,6 @@ file to the servers' user without following any link.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import os
 import subprocess
@@ -43,10 +42,12 @@ from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
 
 HTPASSWD = "/usr/bin/htpasswd"
-# bcrypt cost (htpasswd's own default). Apache verifies the password of every
-# request it authenticates, and a push makes dozens: measured in this image,
-# cost 7 added ~8 ms to each request (~6% of a 1,000-revision push), cost 5 ~2 ms.
-BCRYPT_COST = 5
+# bcrypt cost of new and changed passwords (OWASP asks at least 10). Apache
+# checks the password of every request, and a push makes dozens, so it was 5;
+# Apache's provider (trac_breezy/passwords.py) now remembers a good password
+# for a minute, so a push pays it once (docs/benchmarks.md). Hashes of other
+# costs and kinds in a mounted file keep working.
+BCRYPT_COST = 10
 
 
 class UserError(AdminError):
@@ -76,12 +77,11 @@ def _run_htpasswd(args: list[str], password: str | None = None) -> None:
         raise UserError(f"htpasswd failed: {one_line(result.stderr)}")
 
 
-def make_decoy(database: Path) -> None:
-    """The SQLite file of one decoy bcrypt hash, of a random password nobody
-    knows, at the users' cost: Apache checks unknown user names against it
-    (apache/httpd.conf.j2, `decoy`), so they cost what a wrong password does."""
+def make_decoy() -> str:
+    """A decoy bcrypt hash, of a random password nobody knows, at the users'
+    cost: Apache checks unknown user names against it (trac_breezy/passwords.py),
+    so they cost what a wrong password does."""
     import secrets
-    import sqlite3
 
     result = subprocess.run(
         [HTPASSWD, "-n", "-i", "-B", "-C", str(BCRYPT_COST), "decoy"],
@@ -92,12 +92,7 @@ def make_decoy(database: Path) -> None:
     )
     if result.returncode != 0:
         raise UserError(f"htpasswd failed: {one_line(result.stderr)}")
-    decoy_hash = result.stdout.strip().split(":", 1)[1]
-    database.unlink(missing_ok=True)
-    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
-        connection.execute("CREATE TABLE decoy (hash TEXT NOT NULL)")
-        connection.execute("INSERT INTO decoy VALUES (?)", (decoy_hash,))
-    database.chmod(0o644)
+    return result.stdout.strip().split(":", 1)[1]
 
 
 def ensure_file(htpasswd: Path) -> None:

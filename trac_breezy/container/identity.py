@@ -22,10 +22,14 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trac_breezy import one_line
 from trac_breezy.container.paths import SERVER_HOME
-from trac_breezy.container.settings import Settings
+
+if TYPE_CHECKING:
+    from trac_breezy.container.settings import Settings
 
 DEFAULT_UID = DEFAULT_GID = 33  # www-data in Debian
 FALLBACK_USER_NAME = "trac-breezy"
@@ -42,7 +46,12 @@ class Identity:
 
 
 def resolve_identity(settings: Settings, running_as: Identity) -> Identity:
-    """The user Apache and the apps run as.
+    """The user Apache and the apps run as (see `resolve`)."""
+    return resolve(settings.puid, settings.pgid, settings.bzr_root, running_as)
+
+
+def resolve(puid: int | None, pgid: int | None, bzr_root: Path, running_as: Identity) -> Identity:
+    """The user Apache and the apps run as, from PUID, PGID and BZR_ROOT.
 
     Not root at start (compose `user:`): whoever we are. Else PUID/PGID, else
     the owner of BZR_ROOT when that is not root (so pushed files are owned like
@@ -51,15 +60,15 @@ def resolve_identity(settings: Settings, running_as: Identity) -> Identity:
     if running_as.uid != 0:
         return running_as
     try:
-        owner = os.stat(settings.bzr_root)
+        owner = os.stat(bzr_root)
         detected = Identity(owner.st_uid, owner.st_gid) if owner.st_uid != 0 else None
     except OSError:
         detected = None
-    if settings.puid is not None:
-        gid = settings.pgid if settings.pgid is not None else primary_gid(settings.puid)
-        return Identity(settings.puid, gid)
+    if puid is not None:
+        gid = pgid if pgid is not None else primary_gid(puid)
+        return Identity(puid, gid)
     base = detected or Identity(DEFAULT_UID, DEFAULT_GID)
-    return Identity(base.uid, settings.pgid if settings.pgid is not None else base.gid)
+    return Identity(base.uid, pgid if pgid is not None else base.gid)
 
 
 def primary_gid(uid: int) -> int:

@@ -21,8 +21,6 @@ RUN_DIR = Path("/run/trac-breezy")
 HTTPD_CONF = RUN_DIR / "httpd.conf"
 # Written by the entrypoint at each start, read by the healthcheck.
 HEALTH_TOKEN_FILE = RUN_DIR / "health-token"
-# The decoy bcrypt hash Apache checks unknown user names against (SQLite).
-DECOY_DB = RUN_DIR / "decoy.sqlite"
 # The trac.ini every project inherits (`[inherit] file`): mail, TRAC_INI__*,
 # plugins. Root's, mode 0640, group the servers' (it holds the SMTP password).
 TRAC_GLOBAL_INI = RUN_DIR / "trac-global.ini"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trac_breezy.container import identity, trusted_files
 from trac_breezy.container.checks import (
     LOG_LEVELS,
     SMTP_TLS_MODES,
@@ -60,6 +61,7 @@ from trac_breezy.container.checks import (
     url_path,
     user_name,
 )
+from trac_breezy.container.identity import Identity
 
 
 class SettingsError(Exception):
@@ -201,7 +203,7 @@ class Settings:
     )
     htpasswd_path: Path = absolute_path(
         "/var/lib/trac-breezy/htpasswd",
-        "Apache: `AuthUserFile`",
+        "Apache's Basic auth (`wsgi/auth.wsgi`)",
         "The user database (bcrypt htpasswd) for pushes and Trac logins; created if missing.",
     )
     admin_user: str = setting(
@@ -477,11 +479,6 @@ SETTINGS: tuple[Setting, ...] = _rows()
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
-def _raw_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
-    """The value of `setting` from NAME or NAME_FILE, with an error or None."""
-    return read_value(setting.name, setting.default, environ)
-
-
 def read_value(name: str, default: str, environ: Mapping[str, str]) -> tuple[str, str | None]:
     """The value of variable `name` from NAME or NAME_FILE (`default` when both
     are unset), with an error naming the variable, or None."""
@@ -492,16 +489,25 @@ def read_value(name: str, default: str, environ: Mapping[str, str]) -> tuple[str
         return environ.get(name) or default, None
     if environ.get(name, "") != "":
         return "", f"{name} and {file_name} are both set; set only one of them"
-    path = environ[file_name]
-    try:
-        with open(path, encoding="utf-8") as secret:
-            return secret.read().rstrip("\r\n"), None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        return (
-            "",
-            f"{file_name}={path}: cannot read the file ({reason}); mount it or unset {file_name}",
-        )
+    return trusted_files.read_text(file_name, environ[file_name], _servers_user(name, environ))
+
+
+# Who the servers' user is: their own files are read before that is known.
+_IDENTITY_SETTINGS = ("PUID", "PGID", "BZR_ROOT")
+
+
+def _servers_user(name: str, environ: Mapping[str, str]) -> Identity | None:
+    """Whom root's reading of NAME_FILE must not trust (the servers' user, as the
+    entrypoint will choose it); None: anybody but root."""
+    if name in _IDENTITY_SETTINGS:
+        return None
+    values: dict[str, Any] = {}
+    for row in (BY_NAME[n] for n in _IDENTITY_SETTINGS):
+        value, error = read_value(row.name, row.default, environ)
+        if error or row.validate(value):
+            return None  # reported by load() anyway; trust nobody meanwhile
+        values[row.name] = row.convert(value)
+    return identity.resolve(values["PUID"], values["PGID"], values["BZR_ROOT"], Identity(0, 0))
 
 
 def _shown(setting: Setting, value: str) -> str:
@@ -510,7 +516,7 @@ def _shown(setting: Setting, value: str) -> str:
 
 def _check(setting: Setting, environ: Mapping[str, str]) -> tuple[str, str | None]:
     """(raw value, error naming the variable and the fix, or None)."""
-    value, error = _raw_value(setting, environ)
+    value, error = read_value(setting.name, setting.default, environ)
     if error is not None:
         return value, error
     error = _check_form(setting, value) or setting.validate(value)

@@ -8,6 +8,8 @@ never written twice.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import re
 import subprocess
@@ -100,7 +102,6 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
             "pages": pages_environ(settings).setenv(),
         },
         "share_dir": paths.SHARE_DIR,
-        "decoy_db": paths.DECOY_DB,
         "server_run_dir": paths.SERVER_RUN_DIR,
         "home_dir": paths.SERVER_HOME,
         "egg_cache": paths.EGG_CACHE,
@@ -110,6 +111,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "trac_htdocs": trac_htdocs(),
         "client_plugin": client_plugin(),
         "client_plugin_url": CLIENT_PLUGIN_URL,
+        "client_plugin_digest": client_plugin_digest(),
         "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
         # HTTPS (settings.tls_cert_file): root's copies, made by startup/tls.py.
         "tls_cert": paths.TLS_CERT,
@@ -123,6 +125,12 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
 def client_plugin() -> Path:
     """The brz client plugin this image serves for download (see trac_breezy/brz_plugin)."""
     return Path(__file__).resolve().parent.parent / "brz_plugin" / CLIENT_PLUGIN_FILE
+
+
+def client_plugin_digest() -> str:
+    """The plugin's SHA-256, base64 as RFC 9530's Repr-Digest has it: users can
+    check what they are about to run in their brz (README: "Push")."""
+    return base64.b64encode(hashlib.sha256(client_plugin().read_bytes()).digest()).decode()
 
 
 def trac_htdocs() -> Path:

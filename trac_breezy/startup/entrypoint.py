@@ -24,7 +24,7 @@ import stat
 import sys
 from collections.abc import Mapping
 
-from trac_breezy import authz, log, open_regular
+from trac_breezy import authz, log, open_regular, passwords
 from trac_breezy.admin import (
     AdminError,
     emails,
@@ -247,7 +247,7 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
     write_shared_trac_ini(loaded, overrides, server)
     check_access_rules(loaded, server)
     users.prepare_at_start(loaded, server)
-    users.make_decoy(paths.DECOY_DB)
+    os.environ[passwords.DECOY_VARIABLE] = users.make_decoy()  # Apache's, through supervisord
     tls_server_name = tls.install(loaded, server)  # HTTPS: root's checked cert and key
     context = apache_config.template_context(loaded, make_health_token())
     context["tls_server_name"] = tls_server_name
@@ -289,6 +289,7 @@ def prepare_volumes(loaded: Settings) -> None:
 def exec_supervisord(loaded: Settings, args: list[str]) -> None:
     os.environ.update(paths.supervisor_environment())
     os.environ[apache_runner.BZR_ROOT_VARIABLE] = str(loaded.bzr_root)
+    os.environ[passwords.USERS_FILE_VARIABLE] = str(loaded.htpasswd_path)
     os.execv(
         sys.executable,
         [

@@ -11,12 +11,10 @@ but neither change nor replace (0640, root's, the servers' group). A process
 of the servers' user can read the key either way while Apache runs: that is
 the price of an Apache that never runs as root.
 
-Root reads the mounted files only where the servers' user cannot change them:
-each folder on the way and the file itself must be on a read-only mount, or
-neither owned nor writable by that user, and a symbolic link is followed only
-when it lies in such a folder (Kubernetes' secret volumes are made of links);
-else a link planted there could make root copy any file, /etc/shadow or
-another secret, into the servers' reach. Python's ssl module then loads the copies as Apache
+Root reads the mounted files only where the servers' user cannot change them
+(container/trusted_files.py, as every NAME_FILE setting): else a link planted
+there could make root copy any file, /etc/shadow or another secret, into the
+servers' reach. Python's ssl module then loads the copies as Apache
 will, so a key that does not belong to the certificate, or that needs a
 passphrase nobody is there to type, stops the container with one line
 instead of an Apache that exits at start.
@@ -27,13 +25,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
-import stat
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from trac_breezy import log, one_line
-from trac_breezy.container import identity, paths
+from trac_breezy.container import paths, trusted_files
 from trac_breezy.container.checks import domain
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
@@ -44,8 +41,6 @@ MAX_FILE_BYTES = 1 << 20
 CERT_MODE = 0o644
 # Let's Encrypt renews 30 days ahead; a fortnight left means renewal failed.
 EXPIRY_WARNING_DAYS = 14
-# As the kernel allows (ELOOP).
-MAX_LINKS = 40
 KEY_MODE = 0o640
 
 
@@ -99,59 +94,10 @@ def read_file(name: str, path: str, server: Identity) -> bytes:
 
 def read_unchangeable(name: str, path: str, server: Identity) -> bytes:
     """The file at `path`, read by root only where the servers' user could not change it."""
-    real = trusted_real_path(name, path, server)
-    # No link is left on the way, and no folder on it can change: nothing to race.
-    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as opened:
-        info = os.fstat(opened.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{name}={path} is not a file; mount the file there or unset {name}")
-        read_only = bool(os.fstatvfs(opened.fileno()).f_flag & os.ST_RDONLY)
-        _refuse_changeable(name, path, real, info, read_only, server)
-        return opened.read(MAX_FILE_BYTES)
-
-
-def trusted_real_path(name: str, path: str, server: Identity) -> str:
-    """`path` with its links resolved one step at a time, trusting a link only in a
-    folder the servers' user cannot change (a link it planted is never followed)."""
-    resolved = PurePosixPath("/")
-    pending = list(PurePosixPath(path).parts[1:])
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            resolved = resolved.parent
-            continue
-        folder = str(resolved)
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-        _refuse_changeable(name, path, folder, os.stat(folder), read_only, server)
-        step = resolved / part
-        if not os.path.islink(step):
-            resolved = step
-            continue
-        links += 1
-        if links > MAX_LINKS:
-            raise ConfigError(f"{name}={path}: too many symbolic links; name the file itself")
-        target = PurePosixPath(os.readlink(step))
-        if target.is_absolute():
-            resolved, pending = PurePosixPath("/"), [*target.parts[1:], *pending]
-        else:
-            pending = [*target.parts, *pending]
-    return str(resolved)
-
-
-def _refuse_changeable(
-    name: str, path: str, step: str, info: os.stat_result, read_only: bool, server: Identity
-) -> None:
-    if read_only:
-        return  # a read-only mount: nobody changes it
-    if info.st_uid == server.uid or identity.can_access(info, server, os.W_OK):
-        raise ConfigError(
-            f"{name}={path}: {step} (owner {info.st_uid}:{info.st_gid}, mode "
-            f"{stat.filemode(info.st_mode)}) can be changed by the servers' user "
-            f"{server.uid}:{server.gid}, so root will not read it; mount the file read-only "
-            f"(e.g. in SECRETS_DIR) or make it and its folders root's"
-        )
+    try:
+        return trusted_files.read_unchangeable(name, path, server, MAX_FILE_BYTES)
+    except trusted_files.Untrusted as error:
+        raise ConfigError(str(error)) from None
 
 
 def write_copy(target: Path, data: bytes, server: Identity, mode: int) -> None:
