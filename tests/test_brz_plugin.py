@@ -171,7 +171,7 @@ def test_the_plugin_loads_from_the_users_plugin_directory(tmp_path):
     plugins.mkdir(parents=True)
     shutil.copy(PLUGIN, plugins / PLUGIN.name)
     listed = brz("plugins").stdout
-    assert "trac_breezy_streaming 1.0.0" in listed
+    assert "trac_breezy_streaming 1.1.0" in listed
     assert "Send large bzr+http(s) smart requests" in listed
 
 

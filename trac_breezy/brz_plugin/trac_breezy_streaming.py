@@ -66,7 +66,7 @@ from breezy.bzr.smart import medium
 from breezy.trace import mutter
 from breezy.transport import Transport
 
-version_info = (1, 0, 0, "final", 0)
+version_info = (1, 1, 0, "final", 0)
 
 # The response header by which a trac-breezy server says it accepts chunked bodies.
 CHUNKED_REQUESTS_HEADER = "Trac-Breezy-Chunked-Requests"
