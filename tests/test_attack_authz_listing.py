@@ -54,6 +54,16 @@ def test_bob_cannot_look_inside(tree) -> None:
     assert smart_reply(hidden[1])[:2] == smart_reply(missing[1])[:2] == (b"S", (b"names",))
 
 
+def test_has_answers_a_hidden_place_as_a_missing_one(tree) -> None:
+    """Issue 19 review: `has` of a place under a deny rule was an error, of a place that
+    is nowhere `no`: a guessed name was confirmed by the error alone."""
+    for place in (b"secret-merger-project", b"beta/team/hidden-name", b"no-such-project"):
+        _status, reply = post_smart(tree, "", smart_request(b"has", place), "bob")
+        assert smart_reply(reply)[:2] == (b"S", (b"no",)), place
+    _status, reply = post_smart(tree, "", smart_request(b"has", b"beta"), "bob")
+    assert smart_reply(reply)[:2] == (b"S", (b"yes",))
+
+
 def test_bob_does_not_learn_the_names_of_what_he_may_not_read(tree) -> None:
     _, reply = post_smart(tree, "", smart_request(b"list_dir", b""), "bob")
     assert smart_reply(reply)[:2] == (b"S", (b"names", b"beta"))

@@ -57,6 +57,14 @@ class ConfinedTransport(local.LocalTransport):
         if moves:
             rights.check_move(real, self._root)
 
+    def has(self, relpath: str) -> bool:
+        """A place its user may not read is answered as a missing one: no (not an error,
+        which told a guessed name under a deny rule from one that is nowhere)."""
+        try:
+            return super().has(relpath)
+        except NoSuchFile:
+            return False
+
     def list_dir(self, relpath: str) -> list[str]:
         # iter_files_recursive lists through here too.
         names = super().list_dir(relpath)
