@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import running_stack
 from stack import ADMIN, Stack
 
 pytestmark = pytest.mark.e2e
@@ -97,6 +98,32 @@ def test_a_good_password_is_checked_once_not_on_every_request(stack: Stack):
     # Still wrong after the right one was remembered.
     code, seconds = timed_status(stack, "slowhash", "wrong")
     assert code == 401 and seconds > 0.5 * one_check
+
+
+def median_refusal(stack: Stack, user: str, tries: int = 7) -> float:
+    """The median time of a wrong password for `user` at Trac's login page."""
+    times = []
+    for i in range(tries):
+        code, seconds = timed_status(stack, user, f"wrong{i}")
+        assert code == 401, code
+        times.append(seconds)
+    return sorted(times)[tries // 2]
+
+
+def test_users_with_old_hashes_are_not_told_apart_from_unknown_names_by_time(image: str):
+    """Review of issue 19: unknown names cost a check of the decoy at cost 10 (~50 ms),
+    while a wrong password for a user whose line still holds an old hash (bcrypt 5,
+    apr1: mounted files keep working) was refused in 1-3 ms: one request per guessed
+    name told which exist. Now such a refusal pays the decoy too."""
+    with running_stack(
+        image, "timing", ADMIN_USER=ADMIN[0], ADMIN_PASSWORD=ADMIN[1], LOGIN_FAILURE_LIMIT="0"
+    ) as timed:
+        htpasswd(timed, "-b", "-B", "-C", "5", USERS_FILE, "olduser", "pw1")
+        htpasswd(timed, "-b", "-m", USERS_FILE, "md5user", "pw2")
+        unknown = median_refusal(timed, "nosuchuser")
+        for user in ("olduser", "md5user", ADMIN[0]):
+            known = median_refusal(timed, user)
+            assert known > 0.7 * unknown, (user, known, unknown)
 
 
 def test_a_changed_password_or_a_removed_user_counts_at_once(stack: Stack):
