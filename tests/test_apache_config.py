@@ -170,7 +170,20 @@ def test_failed_logins_are_limited_per_address_unless_turned_off():
     tuned = render({"LOGIN_FAILURE_LIMIT": "3", "LOGIN_LOCKOUT_SECONDS": "3600"})
     assert "QS_ClientEventLimitCount 3 3600 TB_LOGIN_FAILED" in tuned
     off = render({"LOGIN_FAILURE_LIMIT": "0"})
-    assert "qos" not in off.lower() and "TB_LOGIN_FAILED" not in off
+    assert "QS_ClientEventLimitCount" not in off and "TB_LOGIN_FAILED" not in off
+
+
+def test_one_address_holds_a_bounded_number_of_connections_proxies_excepted():
+    conf = render({})
+    assert "LoadModule qos_module" in conf and "\nQS_SrvMaxConnPerIP 64\n" in conf
+    assert "QS_SrvMaxConnExcludeIP" not in conf
+    assert "QS_SrvMaxConnPerIP" not in render({"MAX_CONNECTIONS_PER_ADDRESS": "0"})
+    proxied = render({"TRUSTED_PROXIES": "172.18.0.1, 10.1.0.0/20, fd00::/8, ::/1"})
+    excluded = re.findall(r"\nQS_SrvMaxConnExcludeIP (\S+)", proxied)
+    # mod_qos matches the start of the address's text: 10.1.0.0/20 is 16 prefixes.
+    assert excluded[:3] == ["172.18.0.1", "10.1.0.", "10.1.1."] and "10.1.15." in excluded
+    assert "10.1.16." not in excluded and "fd00:" in excluded and "fdff:" in excluded
+    assert len(excluded) == 1 + 16 + 256  # ::/1 would need an empty prefix: not exempted
 
 
 def test_smart_responses_leave_in_large_chunks_and_plain_files_unbuffered():
@@ -317,7 +330,7 @@ def test_proxy_headers_are_honoured_from_trusted_addresses_only():
     # mod_qos counts failed logins under the client's address, when it counts at all.
     assert "\nQS_ClientIpFromHeader #USERAGENT_IP\n" in conf
     off = render({"TRUSTED_PROXIES": "172.18.0.1", "LOGIN_FAILURE_LIMIT": "0"})
-    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_" not in off
+    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_ClientIpFromHeader" not in off
 
 
 def test_plain_http_is_redirected_only_on_the_plain_port_when_asked():
