@@ -364,3 +364,19 @@ def test_with_access_rules_plain_files_go_through_the_rules():
     assert "tree-files.wsgi" not in plain
     assert f'WSGIScriptAliasMatch "^/bzr{files_route} ' in ruled
     assert "tree-files.wsgi" in ruled and '"/srv/bzr/$1"' not in ruled
+    # Allowed files come back to Apache by an internal redirect, to an Alias
+    # that only such redirects reach.
+    internal = ruled.split("\nAlias /.tree-files ", 1)[1].split("</Location>")[0]
+    assert internal.startswith('"/srv/bzr"\n<Location /.tree-files>')
+    assert "Require env REDIRECT_TB_TREE_FILE_ALLOWED\n" in internal
+    assert 'Content-Security-Policy "sandbox"' in internal
+    assert "/.tree-files" not in plain
+
+
+def test_anonymous_slow_readers_are_cut_off():
+    conf = render({})
+    assert "\nQS_SrvMinDataRate 1000\nQS_SrvSampleRate 5\n" in conf
+    assert "\nQS_SrvMinDataRateOffEvent +TB_CREDENTIALS_SENT\n" in conf
+    assert conf.index('SetEnvIf Authorization "." TB_CREDENTIALS_SENT') < conf.index(
+        "QS_SrvMinDataRateOffEvent"
+    )

@@ -25,6 +25,7 @@ from trac_breezy.setenv import (
     READ_WRITE,
     REALM,
     TRAC_ENV_PARENT_DIR_KEY,
+    TREE_FILES_INTERNAL_PREFIX,
     PagesEnviron,
     SmartServerEnviron,
     TracEnviron,
@@ -105,6 +106,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "trac_htdocs": trac_htdocs(),
         "client_plugin": client_plugin(),
         "client_plugin_url": CLIENT_PLUGIN_URL,
+        "tree_files_prefix": TREE_FILES_INTERNAL_PREFIX,
         "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
         # HTTPS (settings.tls_cert_file): root's copies, made by startup/tls.py.
         "tls_cert": paths.TLS_CERT,
