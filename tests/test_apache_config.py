@@ -330,7 +330,9 @@ def test_proxy_headers_are_honoured_from_trusted_addresses_only():
     # mod_qos counts failed logins under the client's address, when it counts at all.
     assert "\nQS_ClientIpFromHeader #USERAGENT_IP\n" in conf
     off = render({"TRUSTED_PROXIES": "172.18.0.1", "LOGIN_FAILURE_LIMIT": "0"})
-    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_ClientIpFromHeader" not in off
+    # Expensive pages are counted per client too, with or without a login limit.
+    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_ClientIpFromHeader" in off
+    assert "QS_ClientIpFromHeader" not in render({})
 
 
 def test_plain_http_is_redirected_only_on_the_plain_port_when_asked():
@@ -380,3 +382,24 @@ def test_anonymous_slow_readers_are_cut_off():
     assert conf.index('SetEnvIf Authorization "." TB_CREDENTIALS_SENT') < conf.index(
         "QS_SrvMinDataRateOffEvent"
     )
+
+
+def test_expensive_trac_pages_are_limited_or_need_a_login():
+    limited = render({})
+    assert "\nQS_CondClientEventLimitCount 60 60 TB_EXPENSIVE_ANONYMOUS expensive\n" in limited
+    flagged = limited.split('\nSetEnvIfExpr "(%{REQUEST_URI} =~ m#^/trac/[^/]+/', 1)[1]
+    flagged = flagged.split("\n", 1)[0]
+    assert flagged.startswith("(?:log|changeset|diff|export)(?:/|$)# || ")
+    assert "unescape(%{QUERY_STRING}) =~ m#(?:^|&)(?:annotate=|format=zip(?:&|$))#" in flagged
+    assert flagged.endswith(
+        '&& -z %{HTTP:Authorization}" TB_EXPENSIVE_ANONYMOUS=1 QS_Cond=expensive'
+    )
+    assert 'Alias /robots.txt "/usr/share/trac-breezy/robots.txt"' in limited
+    login = render({"TRAC_EXPENSIVE_PAGES": "login"})
+    assert "QS_CondClientEventLimitCount" not in login
+    guarded = login.split('<LocationMatch "^/trac/[^/]+/">\n    <If "', 1)[1].split("</If>")[0]
+    assert "AuthType Basic" in guarded and "Require valid-user" in guarded
+    opened = render({"TRAC_EXPENSIVE_PAGES": "open"})
+    assert "TB_EXPENSIVE_ANONYMOUS" not in opened and "/robots.txt" in opened
+    robots = (ROOT / "rootfs/usr/share/trac-breezy/robots.txt").read_text()
+    assert "Disallow: /*/log/\n" in robots and "Disallow: /*annotate=\n" in robots

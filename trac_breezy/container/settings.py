@@ -385,6 +385,15 @@ class Settings:
         "The period over which failed logins are counted, and how long an address that made "
         "too many is refused.",
     )
+    trac_expensive_pages: str = setting(
+        "limit",
+        one_of("open", "limit", "login"),
+        "Apache: `Require`, mod_qos: `QS_CondClientEventLimitCount`",
+        "Trac's log, changesets and diffs, annotate, `/export/` and zip downloads (what "
+        "crawlers take a host down with). `limit`: open, but an anonymous address that asks "
+        "for more than 60 of them a minute gets 429 for them for a minute. `login`: anonymous "
+        "visitors must log in for them. `open`: no limit. Other pages stay open either way.",
+    )
     max_connections_per_address: int = number(
         "64",
         0,
