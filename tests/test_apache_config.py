@@ -389,8 +389,11 @@ def test_expensive_trac_pages_are_limited_or_need_a_login():
     assert "\nQS_CondClientEventLimitCount 60 60 TB_EXPENSIVE_ANONYMOUS expensive\n" in limited
     flagged = limited.split('\nSetEnvIfExpr "(%{REQUEST_URI} =~ m#^/trac/[^/]+/', 1)[1]
     flagged = flagged.split("\n", 1)[0]
-    assert flagged.startswith("(?:log|changeset|diff|export)(?:/|$)# || ")
-    assert "unescape(%{QUERY_STRING}) =~ m#(?:^|&)(?:annotate=|format=zip(?:&|$))#" in flagged
+    assert flagged.startswith(
+        "(?:log|changeset|diff|export)(?:/|$)# || "
+        "(%{REQUEST_URI} =~ m#^/trac/[^/]+/timeline$# && -n %{QUERY_STRING}) || "
+    )
+    assert "unescape(%{QUERY_STRING}) =~ m#(?:^|&)(?:annotate=|rev=|format=zip(?:&|$))#" in flagged
     assert flagged.endswith(
         '&& -z %{HTTP:Authorization}" TB_EXPENSIVE_ANONYMOUS=1 QS_Cond=expensive'
     )
