@@ -390,9 +390,10 @@ class Settings:
         one_of("open", "limit", "login"),
         "Apache: `Require`, mod_qos: `QS_CondClientEventLimitCount`",
         "Trac's log, changesets and diffs, annotate, old revisions (`rev=`), past timeline "
-        "periods, `/export/` and zip downloads (what crawlers take a host down with). `limit`: open, but an anonymous address that asks "
-        "for more than 60 of them a minute gets 429 for them for a minute. `login`: anonymous "
-        "visitors must log in for them. `open`: no limit. Other pages stay open either way.",
+        "periods, `/export/` and zip downloads (what crawlers take a host down with). "
+        "`limit`: open, but an anonymous address that asks for more than 60 of them a minute "
+        "gets 429 for them for a minute. `login`: anonymous visitors must log in for them. "
+        "`open`: no limit. Other pages stay open either way.",
     )
     max_connections_per_address: int = number(
         "64",
