@@ -85,8 +85,9 @@ def test_settings_land_where_the_table_says():
     assert "Require expr -z" not in bzr_block  # no anonymous reads
     assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
-    # pushes, Trac logins, and the files of the tree (no anonymous reads)
-    assert conf.count('AuthUserFile "/data/auth/users"') == 3
+    # pushes, Trac logins, the files of the tree (no anonymous reads), and
+    # credentials sent for Trac's expensive pages
+    assert conf.count('AuthUserFile "/data/auth/users"') == 4
 
 
 def test_setenv_lines_sit_inside_their_location():
@@ -378,9 +379,13 @@ def test_with_access_rules_plain_files_go_through_the_rules():
 def test_anonymous_slow_readers_are_cut_off():
     conf = render({})
     assert "\nQS_SrvMinDataRate 1000\nQS_SrvSampleRate 5\n" in conf
-    assert "\nQS_SrvMinDataRateOffEvent +TB_CREDENTIALS_SENT\n" in conf
+    # Users are not timed on the smart server only, where sent credentials are
+    # always checked (a made-up Authorization must not lift the rule).
+    bzr = conf.split("\n<Location /bzr/>\n", 1)[1].split("</Location>")[0]
+    assert "\n    QS_SrvMinDataRateOffEvent +TB_CREDENTIALS_SENT\n" in bzr
+    assert "\nQS_SrvMinDataRateOffEvent" not in conf  # not server-wide
     assert conf.index('SetEnvIf Authorization "." TB_CREDENTIALS_SENT') < conf.index(
-        "QS_SrvMinDataRateOffEvent"
+        "    QS_SrvMinDataRateOffEvent"
     )
 
 
@@ -398,6 +403,9 @@ def test_expensive_trac_pages_are_limited_or_need_a_login():
         '&& -z %{HTTP:Authorization}" TB_EXPENSIVE_ANONYMOUS=1 QS_Cond=expensive'
     )
     assert 'Alias /robots.txt "/usr/share/trac-breezy/robots.txt"' in limited
+    # Credentials sent for them are checked, or a made-up one would lift the limit.
+    checked = limited.split('<LocationMatch "^/trac/[^/]+/">\n    <If "', 1)[1].split("</If>")[0]
+    assert '&& -n %{HTTP:Authorization}">' in checked and "Require valid-user" in checked
     login = render({"TRAC_EXPENSIVE_PAGES": "login"})
     assert "QS_CondClientEventLimitCount" not in login
     guarded = login.split('<LocationMatch "^/trac/[^/]+/">\n    <If "', 1)[1].split("</If>")[0]

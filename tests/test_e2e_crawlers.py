@@ -205,6 +205,9 @@ def test_robots_txt_keeps_crawlers_off_the_expensive_pages(crawled_stack: Stack)
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     for pattern in ("/*/log/", "/*/changeset", "/*/export/", "/*annotate=", "/*format=zip"):
         assert f"Disallow: {pattern}\n" in robots
+    # Made-up credentials do not lift the limit: sent for these pages, they are checked.
+    made_up = {"Authorization": "Basic " + base64.b64encode(b"nobody:guess").decode()}
+    assert fetch(crawled_stack, f"{BASE}/log/", made_up)[0] == 401
 
 
 def test_with_login_anonymous_visitors_log_in_for_expensive_pages_only(image: str):
