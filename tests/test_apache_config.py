@@ -90,8 +90,9 @@ def test_settings_land_where_the_table_says():
     assert "Require expr -z" not in bzr_block  # no anonymous reads
     assert "%{HTTP:X-Trac-Breezy-Health} == '0123abcd'" in bzr_block
     assert "processes=3 threads=7 " in conf
-    # pushes, Trac logins, and the files of the tree (no anonymous reads)
-    assert conf.count("AuthBasicProvider wsgi") == 3
+    # pushes, Trac logins, the files of the tree (no anonymous reads), and
+    # credentials sent for Trac's expensive pages
+    assert conf.count("AuthBasicProvider wsgi") == 4
 
 
 def test_setenv_lines_sit_inside_their_location():
@@ -176,7 +177,20 @@ def test_failed_logins_are_limited_per_address_unless_turned_off():
     tuned = render({"LOGIN_FAILURE_LIMIT": "3", "LOGIN_LOCKOUT_SECONDS": "3600"})
     assert "QS_ClientEventLimitCount 3 3600 TB_LOGIN_FAILED" in tuned
     off = render({"LOGIN_FAILURE_LIMIT": "0"})
-    assert "qos" not in off.lower() and "TB_LOGIN_FAILED" not in off
+    assert "QS_ClientEventLimitCount" not in off and "TB_LOGIN_FAILED" not in off
+
+
+def test_one_address_holds_a_bounded_number_of_connections_proxies_excepted():
+    conf = render({})
+    assert "LoadModule qos_module" in conf and "\nQS_SrvMaxConnPerIP 64\n" in conf
+    assert "QS_SrvMaxConnExcludeIP" not in conf
+    assert "QS_SrvMaxConnPerIP" not in render({"MAX_CONNECTIONS_PER_ADDRESS": "0"})
+    proxied = render({"TRUSTED_PROXIES": "172.18.0.1, 10.1.0.0/20, fd00::/8, ::/1"})
+    excluded = re.findall(r"\nQS_SrvMaxConnExcludeIP (\S+)", proxied)
+    # mod_qos matches the start of the address's text: 10.1.0.0/20 is 16 prefixes.
+    assert excluded[:3] == ["172.18.0.1", "10.1.0.", "10.1.1."] and "10.1.15." in excluded
+    assert "10.1.16." not in excluded and "fd00:" in excluded and "fdff:" in excluded
+    assert len(excluded) == 1 + 16 + 256  # ::/1 would need an empty prefix: not exempted
 
 
 def test_smart_responses_leave_in_large_chunks_and_plain_files_unbuffered():
@@ -323,7 +337,9 @@ def test_proxy_headers_are_honoured_from_trusted_addresses_only():
     # mod_qos counts failed logins under the client's address, when it counts at all.
     assert "\nQS_ClientIpFromHeader #USERAGENT_IP\n" in conf
     off = render({"TRUSTED_PROXIES": "172.18.0.1", "LOGIN_FAILURE_LIMIT": "0"})
-    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_" not in off
+    # Expensive pages are counted per client too, with or without a login limit.
+    assert "RemoteIPInternalProxy 172.18.0.1/32" in off and "QS_ClientIpFromHeader" in off
+    assert "QS_ClientIpFromHeader" not in render({})
 
 
 def test_plain_http_is_redirected_only_on_the_plain_port_when_asked():
@@ -357,6 +373,13 @@ def test_with_access_rules_plain_files_go_through_the_rules():
     assert "tree-files.wsgi" not in plain
     assert f'WSGIScriptAliasMatch "^/bzr{files_route} ' in ruled
     assert "tree-files.wsgi" in ruled and '"/srv/bzr/$1"' not in ruled
+    # Allowed files come back to Apache by an internal redirect, to an Alias
+    # that only such redirects reach.
+    internal = ruled.split("\nAlias /.tree-files ", 1)[1].split("</Location>")[0]
+    assert internal.startswith('"/srv/bzr"\n<Location /.tree-files>')
+    assert "Require env REDIRECT_TB_TREE_FILE_ALLOWED\n" in internal
+    assert 'Content-Security-Policy "sandbox"' in internal
+    assert "/.tree-files" not in plain
 
 
 # -- the client plugin's hash (issue 19, finding 7) ---------------------------------------------
@@ -381,3 +404,43 @@ def test_the_client_plugin_is_sent_with_its_digest():
     digest = base64.b64encode(hashlib.sha256(PLUGIN.read_bytes()).digest()).decode()
     block = conf.split('<Files "trac_breezy_streaming.py">', 1)[1].split("</Files>", 1)[0]
     assert f'Header set Repr-Digest "sha-256=:{digest}:"' in block
+
+
+def test_anonymous_slow_readers_are_cut_off():
+    conf = render({})
+    assert "\nQS_SrvMinDataRate 1000\nQS_SrvSampleRate 5\n" in conf
+    # Users are not timed on the smart server only, where sent credentials are
+    # always checked (a made-up Authorization must not lift the rule).
+    bzr = conf.split("\n<Location /bzr/>\n", 1)[1].split("</Location>")[0]
+    assert "\n    QS_SrvMinDataRateOffEvent +TB_CREDENTIALS_SENT\n" in bzr
+    assert "\nQS_SrvMinDataRateOffEvent" not in conf  # not server-wide
+    assert conf.index('SetEnvIf Authorization "." TB_CREDENTIALS_SENT') < conf.index(
+        "    QS_SrvMinDataRateOffEvent"
+    )
+
+
+def test_expensive_trac_pages_are_limited_or_need_a_login():
+    limited = render({})
+    assert "\nQS_CondClientEventLimitCount 60 60 TB_EXPENSIVE_ANONYMOUS expensive\n" in limited
+    flagged = limited.split('\nSetEnvIfExpr "(%{REQUEST_URI} =~ m#^/trac/[^/]+/', 1)[1]
+    flagged = flagged.split("\n", 1)[0]
+    assert flagged.startswith(
+        "(?:log|changeset|diff|export)(?:/|$)# || "
+        "(%{REQUEST_URI} =~ m#^/trac/[^/]+/timeline$# && -n %{QUERY_STRING}) || "
+    )
+    assert "unescape(%{QUERY_STRING}) =~ m#(?:^|&)(?:annotate=|rev=|format=zip(?:&|$))#" in flagged
+    assert flagged.endswith(
+        '&& -z %{HTTP:Authorization}" TB_EXPENSIVE_ANONYMOUS=1 QS_Cond=expensive'
+    )
+    assert 'Alias /robots.txt "/usr/share/trac-breezy/robots.txt"' in limited
+    # Credentials sent for them are checked, or a made-up one would lift the limit.
+    checked = limited.split('<LocationMatch "^/trac/[^/]+/">\n    <If "', 1)[1].split("</If>")[0]
+    assert '&& -n %{HTTP:Authorization}">' in checked and "Require valid-user" in checked
+    login = render({"TRAC_EXPENSIVE_PAGES": "login"})
+    assert "QS_CondClientEventLimitCount" not in login
+    guarded = login.split('<LocationMatch "^/trac/[^/]+/">\n    <If "', 1)[1].split("</If>")[0]
+    assert "AuthType Basic" in guarded and "Require valid-user" in guarded
+    opened = render({"TRAC_EXPENSIVE_PAGES": "open"})
+    assert "TB_EXPENSIVE_ANONYMOUS" not in opened and "/robots.txt" in opened
+    robots = (ROOT / "rootfs/usr/share/trac-breezy/robots.txt").read_text()
+    assert "Disallow: /*/log/\n" in robots and "Disallow: /*annotate=\n" in robots

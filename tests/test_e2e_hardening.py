@@ -110,8 +110,9 @@ def slow_clients(port: int, count: int, head: bytes) -> Iterator[None]:
     try:
         for _ in range(count):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(head)
             sockets.append(sock)
+            with contextlib.suppress(OSError):  # closed at once: over the per-address limit
+                sock.sendall(head)
         time.sleep(1.5)  # let each reach a thread
         yield
     finally:
@@ -157,13 +158,32 @@ def test_slow_trac_forms_never_starve_the_smart_server(stack: Stack):
         assert status == 200 and seconds < 25, seconds
 
 
+# Run inside the container: requests from 127.0.0.1, another client address
+# than the tests' (which all come through Docker's proxy, from one address).
+# Prints the seconds each path took to answer 200.
+_TIMED_GETS = """
+import sys, time, urllib.request
+for path in sys.argv[1:]:
+    started = time.monotonic()
+    with urllib.request.urlopen("http://127.0.0.1:8080" + path, timeout=60) as response:
+        assert response.status == 200, response.status
+        response.read()
+    print(f"{time.monotonic() - started:.3f}")
+"""
+
+
+def seconds_from_inside(stack: Stack, *paths: str) -> list[float]:
+    """How long each of `paths` took to answer from another client address (127.0.0.1)."""
+    return [float(line) for line in stack.exec("python", "-c", _TIMED_GETS, *paths).stdout.split()]
+
+
 def test_unfinished_headers_do_not_hang_the_site(stack: Stack):
-    """140 connections with unfinished headers hung even static files."""
-    with slow_clients(stack.port, 140, UNFINISHED_HEADERS):
-        (status, _, _), seconds = timed(lambda: stack.get("/trac/delta/chrome/common/css/trac.css"))
-        assert status == 200 and seconds < 2, seconds
-        (status, _, _), seconds = timed(lambda: stack.get("/trac/"))
-        assert status == 200 and seconds < 2, seconds
+    """140 connections with unfinished headers hung even static files; 300 from
+    one address still stalled everyone for ~8 s. Now one address holds at most
+    MAX_CONNECTIONS_PER_ADDRESS connections (mod_qos), the rest are closed."""
+    with slow_clients(stack.port, 300, UNFINISHED_HEADERS):
+        seconds = seconds_from_inside(stack, "/trac/delta/chrome/common/css/trac.css", "/trac/")
+        assert all(second < 2 for second in seconds), seconds
 
 
 # -- user names cannot be probed ------------------------------------------------------------

@@ -19,6 +19,10 @@ from typing import Any, ClassVar
 # brz that knows the password for one knows it for the other.
 REALM = "trac-breezy"
 
+# Where tree-files.wsgi sends a plain file it allowed, for Apache to serve
+# itself (an internal redirect: a URL no client may ask for directly).
+TREE_FILES_INTERNAL_PREFIX = "/.tree-files"
+
 # The two modes of the smart server.
 READ_ONLY = "read-only"
 READ_WRITE = "read-write"

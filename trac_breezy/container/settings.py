@@ -61,6 +61,7 @@ from trac_breezy.container.checks import (
     url_path,
     user_name,
 )
+from trac_breezy.container.cross_checks import cross_checks
 from trac_breezy.container.identity import Identity
 
 
@@ -390,6 +391,26 @@ class Settings:
         "The period over which failed logins are counted, and how long an address that made "
         "too many is refused.",
     )
+    trac_expensive_pages: str = setting(
+        "limit",
+        one_of("open", "limit", "login"),
+        "Apache: `Require`, mod_qos: `QS_CondClientEventLimitCount`",
+        "Trac's log, changesets and diffs, annotate, old revisions (`rev=`), past timeline "
+        "periods, `/export/` and zip downloads (what crawlers take a host down with). "
+        "`limit`: open, but an anonymous address that asks for more than 60 of them a minute "
+        "gets 429 for them for a minute. `login`: anonymous visitors must log in for them. "
+        "`open`: no limit. Other pages stay open either way.",
+    )
+    max_connections_per_address: int = number(
+        "64",
+        0,
+        100000,
+        "mod_qos: `QS_SrvMaxConnPerIP`",
+        "Connections one client address may hold open at once (a browser opens 6, brz 1-2); "
+        "more are closed at once, so one address cannot hold Apache's 256 workers. Enough "
+        "for about ten people behind one NAT; raise it for more. `TRUSTED_PROXIES` are not "
+        "limited (limit clients on the proxy). `0`: no limit.",
+    )
     listen_port: int = number(
         "8080",
         1024,
@@ -539,7 +560,7 @@ def load(environ: Mapping[str, str]) -> Settings:
     if errors:
         raise SettingsError(errors)
     loaded = Settings(**{row.name.lower(): row.convert(raw[row.name]) for row in SETTINGS})
-    errors = _cross_checks(loaded)
+    errors = cross_checks(loaded)
     if errors:
         raise SettingsError(errors)
     return loaded
@@ -551,43 +572,6 @@ def _check_form(setting: Setting, value: str) -> str | None:
     if has_control_characters(value):
         return "contains a line break or another control character"
     return None
-
-
-def _cross_checks(settings: Settings) -> list[str]:
-    errors = _tls_cross_checks(settings)
-    trac, bzr = settings.trac_url_path, settings.bzr_url_path
-    if trac == bzr or trac.startswith(bzr + "/") or bzr.startswith(trac + "/"):
-        errors.append(
-            f"TRAC_URL_PATH={trac!r} and BZR_URL_PATH={bzr!r} overlap; give each its own path"
-        )
-    if settings.smtp_host and not settings.smtp_from:
-        errors.append(
-            "SMTP_HOST is set but SMTP_FROM is empty; set SMTP_FROM to the address mail comes "
-            "from, or unset SMTP_HOST"
-        )
-    if settings.smtp_user and not settings.smtp_password:
-        errors.append(
-            "SMTP_USER is set but SMTP_PASSWORD is empty; set SMTP_PASSWORD or "
-            "SMTP_PASSWORD_FILE, or unset SMTP_USER"
-        )
-    if settings.admin_user and not settings.admin_password:
-        errors.append(
-            "ADMIN_USER is set but ADMIN_PASSWORD is empty; set ADMIN_PASSWORD or "
-            "ADMIN_PASSWORD_FILE, or unset ADMIN_USER"
-        )
-    return errors
-
-
-def _tls_cross_checks(settings: Settings) -> list[str]:
-    cert, key = settings.tls_cert_file, settings.tls_key_file
-    if bool(cert) != bool(key):
-        given, missing = (
-            ("TLS_CERT_FILE", "TLS_KEY_FILE") if cert else ("TLS_KEY_FILE", "TLS_CERT_FILE")
-        )
-        return [f"{given} is set but {missing} is empty; set both for HTTPS, or neither"]
-    if cert and settings.tls_port == settings.listen_port:
-        return [f"TLS_PORT={settings.tls_port} is LISTEN_PORT too; give HTTPS a port of its own"]
-    return []
 
 
 def markdown_table() -> str:

@@ -1,33 +1,34 @@
 """The tree's plain files for `http://` readers, under the access rules (AUTHZ_FILE).
 
 Why this exists: without rules Apache serves the tree's files itself (an
-`AliasMatch`, by sendfile). With rules it cannot: Apache has no module that
-reads a Subversion authz file for plain files (mod_authz_svn needs
-mod_dav_svn's repository paths). So with AUTHZ_FILE those requests come
-here, are judged by the same rules and the same `authz` code as the smart
-server, and the file goes back through mod_wsgi's `wsgi.file_wrapper`
-(sendfile again). The answers are the ones Apache gave: GET and HEAD only,
-no symlinks followed (Apache had `Options None`), files as text/plain, a
-single byte range honoured (brz's dumb reader takes a whole file when it
-asked for several). A place its visitor may not read is refused before the
-disk is looked at: 401 (brz and browsers then ask for a password) for
-anonymous, 404 for a user, whether it exists or not.
+`AliasMatch`, by sendfile). With rules it cannot judge them: Apache has no
+module that reads a Subversion authz file for plain files (mod_authz_svn
+needs mod_dav_svn's repository paths). So with AUTHZ_FILE those requests
+come here and are judged by the same rules and the same `authz` code as the
+smart server. A place its visitor may not read is refused before the disk is
+looked at: 401 (brz and browsers then ask for a password) for anonymous, 404
+for a user, whether it exists or not; GET and HEAD only; no symlinks
+followed, only regular files.
+
+An allowed file is not sent from here: the answer is `200` with a local
+`Location` (TREE_FILES_INTERNAL_PREFIX + its path), which mod_wsgi turns into
+an internal redirect, as mod_cgi does, and Apache serves the file itself
+(sendfile, byte ranges, text/plain) from an Alias only such redirects may
+reach. A slow reader of a big pack file then holds an Apache worker, never
+one of the smart server's daemon threads (it held them all: issue 19).
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
 
 from trac_breezy import authz, open_regular
-from trac_breezy.setenv import MisconfiguredError, SmartServerEnviron
+from trac_breezy.setenv import TREE_FILES_INTERNAL_PREFIX, MisconfiguredError, SmartServerEnviron
 from trac_breezy.smart_server.app import clean_segments, matched_path
 from trac_breezy.smart_server.responses import StartResponse, plain_response
-
-_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})$")  # 18 digits: past any file size
-BLOCK = 64 * 1024
 
 
 def tree_segments(environ: dict[str, Any], prefix: str) -> list[str] | None:
@@ -39,44 +40,22 @@ def tree_segments(environ: dict[str, Any], prefix: str) -> list[str] | None:
     return clean_segments(path[len(prefix) :]) or None
 
 
-def open_plain_file(root: str, segments: list[str]) -> IO[bytes] | None:
-    """The regular file at `segments` below `root`, if no symlink lies on the way."""
+def is_plain_file(root: str, segments: list[str]) -> bool:
+    """Whether `segments` below `root` is a regular file with no symlink on the way."""
     real_root = os.path.realpath(root)
     path = os.path.join(real_root, *segments)
     if os.path.realpath(path) != path:
-        return None
+        return False
     try:
-        return os.fdopen(open_regular(path), "rb")
+        os.close(open_regular(path))
     except OSError:  # NotRegularFile too
-        return None
+        return False
+    return True
 
 
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(first, last) of a single satisfiable `Range: bytes=...`, else None (whole file)."""
-    match = _RANGE.match(header or "")
-    if not match or size == 0:
-        return None
-    first, last = match.groups()
-    if not first:
-        if not last or int(last) == 0:
-            return None
-        return max(0, size - int(last)), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    return (start, end) if start <= end else None
-
-
-def _slice(file: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    try:
-        file.seek(start)
-        while length > 0:
-            block = file.read(min(BLOCK, length))
-            if not block:
-                return
-            length -= len(block)
-            yield block
-    finally:
-        file.close()
+def internal_location(segments: list[str]) -> str:
+    """The URL of Apache's internal-only Alias of the tree for this file."""
+    return TREE_FILES_INTERNAL_PREFIX + "/" + quote("/".join(segments), safe="/")
 
 
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -105,29 +84,9 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
                     [("WWW-Authenticate", f'Basic realm="{config.realm}"')],
                 )
             return plain_response(start_response, "404 Not Found", "no such file\n")
-    file = open_plain_file(config.root, segments)
-    if file is None:
+    if not is_plain_file(config.root, segments):
         return plain_response(start_response, "404 Not Found", "no such file\n")
-    return _send(environ, start_response, file)
-
-
-def _send(
-    environ: dict[str, Any], start_response: StartResponse, file: IO[bytes]
-) -> Iterable[bytes]:
-    size = os.fstat(file.fileno()).st_size
-    headers = [("Content-Type", "text/plain"), ("Accept-Ranges", "bytes")]
-    wanted = byte_range(environ.get("HTTP_RANGE"), size)
-    if wanted is None:
-        start_response("200 OK", [*headers, ("Content-Length", str(size))])
-        return environ["wsgi.file_wrapper"](file, BLOCK)
-    first, last = wanted
-    length = last - first + 1
     start_response(
-        "206 Partial Content",
-        [
-            *headers,
-            ("Content-Length", str(length)),
-            ("Content-Range", f"bytes {first}-{last}/{size}"),
-        ],
+        "200 OK", [("Location", internal_location(segments)), ("Content-Type", "text/plain")]
     )
-    return _slice(file, first, length)
+    return []

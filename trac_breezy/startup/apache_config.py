@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import ipaddress
 import re
 import subprocess
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from trac_breezy.setenv import (
     READ_WRITE,
     REALM,
     TRAC_ENV_PARENT_DIR_KEY,
+    TREE_FILES_INTERNAL_PREFIX,
     PagesEnviron,
     SmartServerEnviron,
     TracEnviron,
@@ -112,6 +114,7 @@ def template_context(settings: Settings, health_token: str) -> dict[str, object]
         "client_plugin": client_plugin(),
         "client_plugin_url": CLIENT_PLUGIN_URL,
         "client_plugin_digest": client_plugin_digest(),
+        "tree_files_prefix": TREE_FILES_INTERNAL_PREFIX,
         "wsgi_module_conf": paths.APACHE_DIR / "wsgi-module.conf",
         # HTTPS (settings.tls_cert_file): root's copies, made by startup/tls.py.
         "tls_cert": paths.TLS_CERT,
@@ -141,6 +144,52 @@ def trac_htdocs() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "htdocs"
 
 
+# mod_qos names an address range by the start of its text ("10.1." or
+# "fd00:"), not in CIDR form; a network expands into at most this many of them.
+QOS_MAX_PREFIXES = 256
+
+
+def qos_address_prefixes(networks: tuple[str, ...]) -> list[str]:
+    """`networks` (CIDR) as mod_qos's `QS_SrvMaxConnExcludeIP` addresses and text prefixes.
+
+    Why: mod_qos has no CIDR syntax. A network whose length is not a whole
+    byte (IPv4) or group (IPv6) becomes each of its sub-networks at the next
+    one when there are at most QOS_MAX_PREFIXES of them, else the enclosing one
+    (a wider exemption). IPv6 prefixes stop before a zero group, which the
+    address's text may write as "::"; a network that leaves no prefix is not
+    exempted at all (an empty prefix would exempt everyone).
+    """
+    prefixes: list[str] = []
+    for text in networks:
+        network = ipaddress.ip_network(text)
+        if network.prefixlen == network.max_prefixlen:
+            prefixes.append(str(network.network_address))
+            continue
+        step = 8 if network.version == 4 else 16
+        boundary = -(-network.prefixlen // step) * step
+        if 2 ** (boundary - network.prefixlen) > QOS_MAX_PREFIXES:
+            network = network.supernet(new_prefix=boundary - step)
+            boundary -= step
+        for subnet in network.subnets(new_prefix=boundary):
+            prefixes.extend(_qos_prefix(subnet, step))
+    return list(dict.fromkeys(prefixes))
+
+
+def _qos_prefix(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, step: int) -> list[str]:
+    if subnet.prefixlen == subnet.max_prefixlen:
+        return [str(subnet.network_address)]
+    if subnet.version == 4:
+        octets = str(subnet.network_address).split(".")[: subnet.prefixlen // 8]
+        return [".".join(octets) + "."] if octets else []
+    groups = subnet.network_address.exploded.split(":")[: subnet.prefixlen // step]
+    kept: list[str] = []
+    for group in groups:
+        if int(group, 16) == 0:
+            break
+        kept.append(format(int(group, 16), "x"))
+    return [":".join(kept) + ":"] if kept else []
+
+
 def render(context: Mapping[str, object], template_dir: Path = paths.APACHE_DIR) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
@@ -150,6 +199,7 @@ def render(context: Mapping[str, object], template_dir: Path = paths.APACHE_DIR)
     )
     # For values inside Apache's regular expressions (PCRE reads `\.` as a dot).
     environment.filters["regex"] = re.escape
+    environment.filters["qos_prefixes"] = qos_address_prefixes
     return environment.get_template(TEMPLATE).render(context)
 
 
