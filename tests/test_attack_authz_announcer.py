@@ -62,6 +62,25 @@ class Listener:
         self.socket.close()
 
 
+def bob_stacks_beta_and_moves_its_tip(server: Server, stacked_on: str, tip: list[bytes]) -> None:
+    """bob, who may write /beta, says it is stacked on `stacked_on` (a `put` of its
+    branch.conf) and sets its tip to `tip` with the Branch verbs, which still take it."""
+
+    def bob(verb: bytes, *args: bytes, body: bytes | None = None):
+        status, reply = post_smart(server, "beta/", smart_request(verb, *args, body=body), "bob")
+        assert status == 200
+        return smart_reply(reply)
+
+    conf = f"stacked_on_location = {stacked_on}\n".encode()
+    assert bob(b"put", b".bzr/branch/branch.conf", b"", body=conf)[0] == b"S"
+    status, (_, branch_token, repo_token), _ = bob(b"Branch.lock_write", b"")
+    assert status == b"S"
+    reply = bob(b"Branch.set_last_revision_info", b"", branch_token, repo_token, *tip)
+    assert reply[0] == b"S", reply
+    bob(b"Branch.unlock", b"", branch_token, repo_token)
+    push_announcer.wait_for_announcements()
+
+
 def test_a_pusher_makes_the_server_connect_where_he_says(tmp_path: Path, monkeypatch) -> None:
     from test_push_announcer import new_trac_env
     from trac.versioncontrol.api import DbRepositoryProvider
@@ -82,24 +101,10 @@ def test_a_pusher_makes_the_server_connect_where_he_says(tmp_path: Path, monkeyp
     listener = Listener()
     server = Server(root, READ_WRITE, trac_parent, authz_file=authz_file)
     try:
-
-        def bob(verb: bytes, *args: bytes, body: bytes | None = None):
-            status, reply = post_smart(
-                server, "beta/", smart_request(verb, *args, body=body), "bob"
-            )
-            assert status == 200
-            return smart_reply(reply)
-
-        # bob may write /beta: he says it is stacked on a host of his choosing ...
-        conf = f"stacked_on_location = http://127.0.0.1:{listener.port}/internal/\n".encode()
-        assert bob(b"put", b".bzr/branch/branch.conf", b"", body=conf)[0] == b"S"
-        # ... then moves its tip (here: to where it was), which Branch verbs still do.
-        status, (_, branch_token, repo_token), _ = bob(b"Branch.lock_write", b"")
-        assert status == b"S"
-        status, *_ = bob(b"Branch.set_last_revision_info", b"", branch_token, repo_token, *tip)
-        assert status == b"S"
-        bob(b"Branch.unlock", b"", branch_token, repo_token)
-        push_announcer.wait_for_announcements()
+        # bob says /beta is stacked on a host of his choosing, then moves its tip
+        # (here: to where it was).
+        url = f"http://127.0.0.1:{listener.port}/internal/"
+        bob_stacks_beta_and_moves_its_tip(server, url, tip)
     finally:
         server.stop()
         listener.stop()
@@ -141,24 +146,9 @@ def test_a_pusher_cannot_announce_a_branch_he_may_not_read(tmp_path: Path, monke
     env.shutdown()
     server = Server(root, READ_WRITE, trac_parent, authz_file=authz_file)
     try:
-
-        def bob(verb: bytes, *args: bytes, body: bytes | None = None):
-            status, reply = post_smart(
-                server, "beta/", smart_request(verb, *args, body=body), "bob"
-            )
-            assert status == 200
-            return smart_reply(reply)
-
-        conf = f"stacked_on_location = {(root / 'alpha' / 'trunk').as_uri()}\n".encode()
-        assert bob(b"put", b".bzr/branch/branch.conf", b"", body=conf)[0] == b"S"
-        status, (_, branch_token, repo_token), _ = bob(b"Branch.lock_write", b"")
-        assert status == b"S"
-        tip = alpha_tip.split()
-        reply = bob(b"Branch.set_last_revision_info", b"", branch_token, repo_token, *tip)
-        assert reply[0] == b"S", reply
-        bob(b"Branch.unlock", b"", branch_token, repo_token)
-        push_announcer.wait_for_announcements()
+        alpha = (root / "alpha" / "trunk").as_uri()
+        bob_stacks_beta_and_moves_its_tip(server, alpha, alpha_tip.split())
     finally:
         server.stop()
-    alpha_revid = "revid:" + tip[1].decode()
+    alpha_revid = "revid:" + alpha_tip.split()[1].decode()
     assert not any(alpha_revid in revs for revs in announced), announced
