@@ -239,6 +239,7 @@ def test_pages_for_browsers_run_in_trac_s_group_with_both_apps_places():
         anonymous_read="yes",
         base_url="https://example.org/trac",
         client_plugin_url="/client/trac_breezy_streaming.py",
+        project_errors="/run/trac-breezy/server/project-errors.json",
     )
     assert "Options Indexes" not in conf  # Apache lists no folder of the tree
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from old_trac import (
     OLD_VERSION,
     add_failing_plugin,
@@ -60,10 +59,9 @@ def test_failed_upgrade_leaves_the_environment_as_it_was(tmp_path):
     (env / "files" / "attachments" / "big.bin").write_bytes(os.urandom(1 << 20))
     before = tree_digest(env)
 
-    with pytest.raises(upgrade.UpgradeError) as failure:
-        upgrade.upgrade_all(values(tmp_path))
+    failed = upgrade.upgrade_all(values(tmp_path))
 
-    message = str(failure.value)
+    message = failed["old"]
     assert message.startswith("old: `trac-admin upgrade --no-backup` failed")
     assert "the plugin upgrade broke on purpose" in message
     assert "restored from" in message and "is unchanged" in message
@@ -73,13 +71,28 @@ def test_failed_upgrade_leaves_the_environment_as_it_was(tmp_path):
     assert tree_digest(env) == before
 
 
+def test_one_failed_upgrade_stops_no_other_project(tmp_path, capsys):
+    """Twenty projects mounted, one whose plugin breaks its upgrade: the
+    other nineteen are upgraded and served (issue 20)."""
+    for name in ("alpha", "broken", "zulu"):
+        make_old_environment(tmp_path / name)
+    add_failing_plugin(tmp_path / "broken")
+
+    failed = upgrade.upgrade_all(values(tmp_path))
+
+    assert list(failed) == ["broken"]
+    assert database_version(tmp_path / "alpha") == 45
+    assert database_version(tmp_path / "zulu") == 45
+    assert database_version(tmp_path / "broken") == OLD_VERSION
+    assert "error: broken: `trac-admin upgrade --no-backup` failed" in capsys.readouterr().err
+
+
 def test_a_second_failed_attempt_makes_no_second_copy(tmp_path, capsys):
     env = tmp_path / "old"
     make_old_environment(env)
     add_failing_plugin(env)
     for _attempt in range(2):
-        with pytest.raises(upgrade.UpgradeError):
-            upgrade.upgrade_all(values(tmp_path))
+        assert "old" in upgrade.upgrade_all(values(tmp_path))
     (backup,) = (tmp_path / upgrade.BACKUP_DIR_NAME).iterdir()
     assert f"{backup}, made by an earlier attempt, still matches it" in capsys.readouterr().err
     assert database_version(env) == OLD_VERSION

@@ -131,6 +131,8 @@ class PagesEnviron(SetEnvBlock):
     base_url: str = key("trac_breezy.base_url", default="")  # TRAC_BASE_URL
     client_plugin_url: str = key("trac_breezy.client_plugin_url", default="")
     authz_file: str = key("trac_breezy.authz_file", default="")  # AUTHZ_FILE
+    # Why the start left projects unserved (JSON, name -> one line); "": none kept.
+    project_errors: str = key("trac_breezy.project_errors", default="")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> PagesEnviron:

@@ -21,6 +21,7 @@ Users without an address get `NAME@SMTP_DEFAULT_DOMAIN` from Trac, when set.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from trac_breezy import log, one_line, replace_file
@@ -112,14 +113,17 @@ def set_everywhere(loaded: Settings, name: str, address: str) -> list[str]:
     return done
 
 
-def fill_in_at_start(loaded: Settings) -> None:
-    """Every project gets the recorded address of each user it has none for."""
+def fill_in_at_start(loaded: Settings, skip: Collection[str] = ()) -> None:
+    """Every project (but those in `skip`, not served) gets the recorded
+    address of each user it has none for."""
     path = record_path(loaded.htpasswd_path)
     addresses = read(path)
     if not addresses:
         return
     parent = loaded.trac_env_parent_dir
     for project in list_projects(parent):
+        if project in skip:
+            continue
         try:
             changed = set_in_project(parent / project, addresses, replace=False)
         except Exception as error:  # logged: one project's trouble stops no other

@@ -42,6 +42,7 @@ set` does the same: options sorted, comments not kept).
 from __future__ import annotations
 
 import configparser
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,10 +240,13 @@ def rule_policy_change(env_path: Path, authz_on: bool, private_on: bool = False)
     return "; ".join(said)
 
 
-def update_all(loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI) -> None:
-    """At start, as the servers' user: every project inherits the shared file."""
+def update_all(
+    loaded: Settings, global_ini: Path = paths.TRAC_GLOBAL_INI, skip: Collection[str] = ()
+) -> None:
+    """At start, as the servers' user: every project (but those in `skip`,
+    which the start does not serve) inherits the shared file."""
     parent = loaded.trac_env_parent_dir
-    projects = list_projects(parent)
+    projects = [name for name in list_projects(parent) if name not in skip]
     if not projects:
         return
     register_options()

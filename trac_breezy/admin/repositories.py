@@ -12,6 +12,7 @@ that name is left alone, whatever it points to.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from trac_breezy import log
@@ -49,9 +50,13 @@ def connect(env_path: Path, repo: str, branch_dir: Path) -> list[str]:
     return changes
 
 
-def configure(loaded: Settings) -> None:
-    """Carry out TRAC_REPOSITORIES; raises ConfigurationError for a missing project."""
+def configure(loaded: Settings, skip: Collection[str] = ()) -> None:
+    """Carry out TRAC_REPOSITORIES; raises ConfigurationError for a missing
+    project. Projects in `skip` are not served (the start said why)."""
     for link in loaded.trac_repositories:
+        if link.project in skip:
+            log(f"TRAC_REPOSITORIES: {link.project} is not served, its repository waits")
+            continue
         env_path = loaded.trac_env_parent_dir / link.project
         if not is_project(env_path):
             raise ConfigurationError(

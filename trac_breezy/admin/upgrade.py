@@ -16,8 +16,9 @@ Trac upgrades one component after another, each in its own transaction, and
 may rewrite trac.ini on the way, so a failure can leave a half-upgraded
 environment. When any step fails, the environment is put back exactly as the
 hotcopy has it (files, and the database: the SQLite file is in the copy, a
-PostgreSQL schema is reloaded from the hotcopy's dump), the container stops,
-and the log names the project, the step, Trac's message and the backup.
+PostgreSQL schema is reloaded from the hotcopy's dump), the log names the
+project, the step, Trac's message and the backup, and the other projects
+are served (the front page lists this one with the same line).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import datetime
 import os
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from trac_breezy import log, one_line
@@ -53,7 +55,10 @@ def database_versions(env_path: Path) -> tuple[int | None, bool]:
     try:
         env = Environment(str(env_path))
     except Exception as error:  # Trac raises anything here (a plugin, a bad trac.ini)
-        raise UpgradeError(f"{env_path} cannot be opened: {error}") from None
+        raise UpgradeError(
+            f"{env_path.name} cannot be opened: {one_line(error)}; it is not served until the "
+            "cause is fixed (docs/migration.md) and the container restarted"
+        ) from None
     try:
         return env.database_version, env.needs_upgrade()
     except TracError as error:
@@ -62,14 +67,27 @@ def database_versions(env_path: Path) -> tuple[int | None, bool]:
         env.shutdown()
 
 
-def upgrade_all(loaded: Settings) -> None:
-    """Upgrade every project that needs it; raises UpgradeError at the first failure."""
+def upgrade_all(loaded: Settings, skip: Collection[str] = ()) -> dict[str, str]:
+    """Upgrade every project that needs it, each on its own (those in `skip`
+    aside); the projects that could not be opened or upgraded, with why."""
     parent = loaded.trac_env_parent_dir
+    failed = {}
     for name in list_projects(parent):
-        env_path = parent / name
-        version, needed = database_versions(env_path)
-        if needed:
-            upgrade(env_path, parent / BACKUP_DIR_NAME, version)
+        if name in skip:
+            continue
+        try:
+            upgrade_if_needed(parent / name, parent / BACKUP_DIR_NAME)
+        except UpgradeError as error:
+            failed[name] = str(error)
+            log(f"error: {error}")
+    return failed
+
+
+def upgrade_if_needed(env_path: Path, backups: Path) -> None:
+    """Raises UpgradeError, after which the environment is as it was."""
+    version, needed = database_versions(env_path)
+    if needed:
+        upgrade(env_path, backups, version)
 
 
 def upgrade(env_path: Path, backups: Path, old_version: int | None) -> None:

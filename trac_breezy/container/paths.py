@@ -40,6 +40,9 @@ EGG_CACHE = SERVER_RUN_DIR / "egg-cache"
 # A file per smart request in progress, which a stop waits for
 # (smart_server/in_flight.py, startup/apache_runner.py).
 SMART_REQUESTS_DIR = SERVER_RUN_DIR / "smart-requests"
+# Trac projects the start could not open or upgrade, with why (JSON, name ->
+# one line), for the front page (admin/migrate.py, trac_app/front/projects.py).
+PROJECT_ERRORS = SERVER_RUN_DIR / "project-errors.json"
 
 SHARE_DIR = Path("/usr/share/trac-breezy")
 APACHE_DIR = SHARE_DIR / "apache"

@@ -83,6 +83,7 @@ def pages_environ(settings: Settings) -> PagesEnviron:
         base_url=settings.trac_base_url,
         client_plugin_url=CLIENT_PLUGIN_URL,
         authz_file=settings.authz_file,
+        project_errors=str(paths.PROJECT_ERRORS),
     )
 
 

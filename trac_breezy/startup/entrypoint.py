@@ -30,6 +30,7 @@ from trac_breezy.admin import (
     emails,
     global_config,
     locks,
+    migrate,
     postgres,
     projects,
     repositories,
@@ -266,24 +267,27 @@ def prepare(environ: Mapping[str, str]) -> tuple[Settings, Identity]:
 
 def prepare_volumes(loaded: Settings) -> None:
     """As the servers' user: locks of dead pushes broken, the database
-    reachable, old projects upgraded, every project inheriting the shared
-    trac.ini, new ones made and connected, users' mail addresses in every
-    project.
+    reachable, old projects repaired and upgraded, every project inheriting
+    the shared trac.ini, new ones made and connected, users' mail addresses
+    in every project.
 
-    Projects are upgraded as they are before they inherit anything, so that
-    a failed upgrade leaves a project exactly as it was mounted (its trac.ini
-    too); then once more, for what a plugin enabled in the shared file may
-    need (a project that needs nothing is only looked at)."""
+    Projects are repaired and upgraded as they are before they inherit
+    anything, so that a failed upgrade leaves a project exactly as it was
+    mounted (its trac.ini too); then once more, for what a plugin enabled in
+    the shared file may need (a project that needs nothing is only looked
+    at). Each project on its own: one that cannot be opened is not served,
+    and says why on the front page (admin/migrate.py)."""
     if loaded.bzr_allow_writes:
         locks.break_locks_of_this_host(loaded.bzr_root)
     postgres.connect_to_server(loaded)
-    upgrade.upgrade_all(loaded)
-    global_config.update_all(loaded)
-    upgrade.upgrade_all(loaded)
+    unserved = migrate.open_projects(loaded)
+    global_config.update_all(loaded, skip=unserved)
+    unserved.update(upgrade.upgrade_all(loaded, skip=unserved))
     projects.create_from_setting(loaded)
     if loaded.trac_repositories:
-        repositories.configure(loaded)
-    emails.fill_in_at_start(loaded)
+        repositories.configure(loaded, skip=unserved)
+    emails.fill_in_at_start(loaded, skip=unserved)
+    migrate.record_unserved(loaded, unserved)
 
 
 def exec_supervisord(loaded: Settings, args: list[str]) -> None:

@@ -64,7 +64,11 @@ def front_page(trac: WSGIApp) -> WSGIApp:
             section="projects",
             chrome=CHROME.format(trac_url=site.trac_url),
             projects=projects.projects(
-                pages.env_parent_dir, pages.trac_url, pages.bzr_root, pages.authz_file
+                pages.env_parent_dir,
+                pages.trac_url,
+                pages.bzr_root,
+                pages.authz_file,
+                pages.project_errors,
             ),
         )
         return respond(environ, start_response, "200 OK", body)

@@ -21,6 +21,7 @@ Trac's permissions, where AuthzSourcePolicy applies the same file.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -180,11 +181,26 @@ def summarize(slug: str, env: Any, trac_url: str, bzr_root: str, authz_file: str
     )
 
 
-def load(slug: str, path: str, trac_url: str, bzr_root: str, authz_file: str = "") -> Project:
+def start_errors(errors_file: str) -> dict[str, str]:
+    """Why the start left projects unserved (admin/migrate.py writes the file)."""
+    if not errors_file:
+        return {}
+    try:
+        with open(errors_file, encoding="utf-8") as file:
+            found = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def load(
+    slug: str, path: str, trac_url: str, bzr_root: str, authz_file: str = "", errors_file: str = ""
+) -> Project:
     try:
         env = open_environment(path, use_cache=True)
-    except Exception as e:  # what Trac's own index shows, too
-        return Project(slug, slug, "", Href(trac_url)(slug), error=exception_to_unicode(e))
+    except Exception as e:  # what Trac's own index shows, too, unless the start said more
+        error = start_errors(errors_file).get(slug) or exception_to_unicode(e)
+        return Project(slug, slug, "", Href(trac_url)(slug), error=error)
     try:
         return summarize(slug, env, trac_url, bzr_root, authz_file)
     except Exception as e:
@@ -199,7 +215,7 @@ _cache_lock = threading.Lock()
 
 
 def projects(
-    env_parent_dir: str, trac_url: str, bzr_root: str, authz_file: str = ""
+    env_parent_dir: str, trac_url: str, bzr_root: str, authz_file: str = "", errors_file: str = ""
 ) -> list[Project]:
     """Every project under `env_parent_dir`, by name; each at most
     CACHE_SECONDS old. With `authz_file`, only what anonymous may read of
@@ -212,7 +228,7 @@ def projects(
         with _cache_lock:
             cached = _cache.get(key)
         if cached is None or now - cached[0] > CACHE_SECONDS:
-            cached = (now, load(slug, path, trac_url, bzr_root, authz_file))
+            cached = (now, load(slug, path, trac_url, bzr_root, authz_file, errors_file))
             with _cache_lock:
                 _cache[key] = cached
         found.append(cached[1])

@@ -1,0 +1,191 @@
+"""Projects as old hosts left them: found by the dry run, repaired at start, one
+failure stopping no other project. Real Trac 1.6, real trac.ini files."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+from pathlib import Path
+
+import pytest
+from old_trac import add_failing_plugin, database_version, make_old_environment, tree_digest
+
+from trac_breezy.admin import ini_repair, migrate, old_projects
+from trac_breezy.admin.findings import Action
+from trac_breezy.container import paths, settings
+from trac_breezy.container.settings import Settings
+
+
+def values(parent: Path, bzr_root: Path) -> Settings:
+    return settings.load({"TRAC_ENV_PARENT_DIR": str(parent), "BZR_ROOT": str(bzr_root)})
+
+
+def opens(env_path: Path) -> object:
+    """Trac 1.6 opens the project (returns it), or raises what it raised."""
+    from trac.env import Environment
+
+    env = Environment(str(env_path))
+    env.shutdown()
+    return env
+
+
+def append_ini(env_path: Path, text: str) -> None:
+    with open(env_path / "conf" / "trac.ini", "a", encoding="utf-8") as ini:
+        ini.write(text)
+
+
+def ini_copies(env_path: Path) -> list[Path]:
+    return sorted((env_path / "conf").glob("trac.ini.repair-*.bak"))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "bzr"
+    root.mkdir()
+    return root
+
+
+def test_repeated_option_as_trac_1_0_left_it(tmp_path, tree, capsys):
+    """Python 2 took the last value of a repeated option; Trac 1.6 refuses the file."""
+    env = tmp_path / "logo"
+    make_old_environment(env)
+    ini = env / "conf" / "trac.ini"
+    text = ini.read_text(encoding="utf-8")
+    logo = text.index("[header_logo]")
+    height = text.index("height = ", logo)
+    ini.write_text(text[:height] + "# the old logo\nheight = 50\n" + text[height:])
+    original = ini.read_bytes()
+    with pytest.raises(configparser.DuplicateOptionError, match="option 'height' in section"):
+        opens(env)
+    planned = old_projects.plan(env, tree)
+    assert planned.ini is not None
+    assert "# the old logo" in planned.ini.render()  # comments kept (Trac's upgrade drops them)
+
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+
+    from trac.env import Environment
+
+    trac = Environment(str(env))
+    assert trac.config.get("header_logo", "height") == "-1"  # the last, as Python 2 read it
+    trac.shutdown()
+    (copy,) = ini_copies(env)
+    assert copy.read_bytes() == original
+    err = capsys.readouterr().err
+    assert (
+        "logo: repaired conf/trac.ini ([header_logo] height set twice, kept the last ('-1')" in err
+    )
+    assert copy.name in err
+
+
+def test_missing_log_folder_windows_log_and_tracbzr(tmp_path, tree, capsys):
+    logs = tmp_path / "logs"
+    make_old_environment(logs)
+    append_ini(logs, "\n[logging]\nlog_type = file\nlog_file = trac.log\n")
+    shutil.rmtree(logs / "log", ignore_errors=True)  # hosts rarely back it up
+    windows = tmp_path / "windows"
+    make_old_environment(windows)
+    append_ini(windows, "\n[logging]\nlog_type = winlog\n")
+    bzr = tmp_path / "bzrproject"
+    make_old_environment(bzr)
+    append_ini(
+        bzr,
+        f"\n[components]\ntracbzr.* = enabled\n\n[repositories]\n.dir = {tree}\n.type = bzr\n",
+    )
+    for env in (logs, windows):
+        with pytest.raises(Exception):  # noqa: B017 - whatever Trac raises, it does not open
+            opens(env)
+
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+
+    for env in (logs, windows, bzr):
+        opens(env)
+    assert (logs / "log").is_dir()
+    assert "log_type = stderr" in (windows / "conf" / "trac.ini").read_text()
+    text = (bzr / "conf" / "trac.ini").read_text()
+    assert "tracbzr" not in text and "trac_breezy.* = enabled" in text
+    assert ini_copies(windows) and ini_copies(bzr)
+    err = capsys.readouterr().err
+    assert "logs: made log/" in err
+    assert "the Windows event log is not here" in err
+    assert "TracBzr's tracbzr.*: this image's Bazaar backend enabled" in err
+
+
+def test_one_broken_project_is_not_served_and_says_why(tmp_path, tree, capsys):
+    good, garbled, failing = tmp_path / "good", tmp_path / "garbled", tmp_path / "failing"
+    for env in (good, garbled, failing):
+        make_old_environment(env)
+    append_ini(garbled, "\nthis line is no option\n")
+    add_failing_plugin(failing)
+    before = {env.name: tree_digest(env) for env in (garbled, failing)}
+
+    unserved = migrate.open_projects(values(tmp_path, tree))
+
+    assert sorted(unserved) == ["failing", "garbled"]
+    assert "is no option" in unserved["garbled"] and "fix it by hand" in unserved["garbled"]
+    assert "restored from" in unserved["failing"]
+    assert database_version(good) == 45
+    for env in (garbled, failing):
+        assert tree_digest(env) == before[env.name]  # left as mounted
+
+
+def test_dry_run_says_everything_and_writes_nothing(tmp_path, tree):
+    env = tmp_path / "old"
+    make_old_environment(env)
+    append_ini(
+        env,
+        "\n[header_logo]\nheight = -1\nheight = 50\n\n[logging]\nlog_type = file\n"
+        "\n[components]\ntracbzr.* = enabled\n\n[repositories]\n"
+        "code.dir = C:\\repos\\code\ncode.type = git\nold.dir = /home/bzr/old\nold.type = bzr\n",
+    )
+    shutil.rmtree(env / "log")
+    current = tmp_path / "current"
+    make_old_environment(current)
+    before = tree_digest(tmp_path)
+
+    lines = [f.line() for f in migrate.check(values(tmp_path, tree))]
+
+    assert tree_digest(tmp_path) == before
+    assert not (env / "log").exists()
+    text = "\n".join(lines)
+    assert "project old: repair: conf/trac.ini: [header_logo] written twice, merged" in text
+    assert "[header_logo] height set 3 times, kept the last ('50')" in text
+    assert "project old: repair: log/ is missing: made empty" in text
+    assert "TracBzr's tracbzr.*: this image's Bazaar backend enabled" in text
+    assert "project old: skip: repository code is at C:\\repos\\code, a Windows path" in text
+    assert "project old: skip: repository old is at /home/bzr/old, which is not in" in text
+    assert "project old: upgrade: database version 43, Trac 1.6 needs 45" in text
+
+
+def test_front_page_record(tmp_path, tree, monkeypatch):
+    errors = tmp_path / "project-errors.json"
+    monkeypatch.setattr(paths, "PROJECT_ERRORS", errors)
+    from trac_breezy.trac_app.front import projects
+
+    migrate.record_unserved(values(tmp_path, tree), {"x": "conf/trac.ini: line 3; fix it"})
+    assert projects.start_errors(str(errors)) == {"x": "conf/trac.ini: line 3; fix it"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b"\xef\xbb\xbf[trac]\nbase_url = x\n", "was UTF-8 with a byte-order mark, now UTF-8"),
+        ("[project]\nname = Projetos Arduíno\n".encode("cp1252"), "was Windows-1252, now UTF-8"),
+        (b"[a]\nx = 1\n[b]\ny = 2\n[a]\nz = 3\n", "[a] written twice, merged"),
+    ],
+)
+def test_ini_text_repairs_keep_every_value(raw, said):
+    ini, changes = ini_repair.repaired(raw)
+    assert said in changes
+    parser = ini_repair.strict_parser()
+    parser.read_string(ini.render())  # Trac 1.6 reads it
+    lenient = ini_repair.lenient_parser()
+    lenient.read_string(ini_repair.decode(raw)[0])
+    assert ini_repair.values(parser) == ini_repair.values(lenient)
+
+
+def test_clean_project_has_nothing_to_do(tmp_path, tree):
+    env = tmp_path / "clean"
+    make_old_environment(env)
+    planned = old_projects.plan(env, tree)
+    assert planned.ini is None and not planned.folders and not planned.refused
+    assert all(f.action is not Action.REPAIR for f in planned.findings)

@@ -1,0 +1,243 @@
+"""trac.ini as text: read what an older Trac wrote, edit options, keep comments.
+
+Trac 1.6 reads trac.ini with Python 3's `configparser`, which refuses what
+Python 2's took for years: an option written twice in a section (Python 2
+kept the last value), a section header written twice (Python 2 merged them),
+a UTF-8 byte-order mark (Windows editors write one), bytes that are not UTF-8
+(Trac 0.12 decoded them with the host's locale). Such a project does not open
+at all (`option 'height' in section 'header_logo' already exists`).
+
+`IniText` keeps the file as blocks of lines, one per section, so a repair
+changes only what it must: a later header's lines join the first block of
+that name, an earlier value of a repeated option is dropped, everything else
+(comments, order, spelling) stays. Trac's own `Configuration.save()` would
+drop every comment, which is why this is not done through Trac.
+`repaired()` checks its work: the result must parse strictly and give every
+option the value Python 2's parser gave, or nothing is written.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass, field
+
+BOM = "\ufeff"
+# configparser's own patterns (RawConfigParser._SECT_TMPL and _OPT_TMPL).
+SECTION = re.compile(r"\[(?P<header>.+)\]")
+OPTION = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")
+COMMENT_PREFIXES = ("#", ";")
+
+
+class IniError(ValueError):
+    """The file cannot be read even as Python 2 read it; the text says where."""
+
+
+@dataclass
+class Item:
+    """One option: its first line and its continuation lines."""
+
+    key: str  # as Trac looks it up: lower-case (UnicodeConfigParser.optionxform)
+    lines: list[str]
+
+
+@dataclass
+class Block:
+    """A section header (None before the first) and what follows it."""
+
+    name: str | None
+    lines: list[str | Item] = field(default_factory=list)  # str: blank or comment
+
+
+def decode(raw: bytes) -> tuple[str, str | None]:
+    """The text, and the name of the encoding it was in if not UTF-8 (or a BOM)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Python 2 Tracs decoded with the host's locale: Windows-1252 on
+        # Windows hosts, Latin-1 elsewhere (every byte is Latin-1).
+        try:
+            return raw.decode("cp1252"), "Windows-1252"
+        except UnicodeDecodeError:
+            return raw.decode("latin-1"), "Latin-1"
+    if text.startswith(BOM):
+        return text[len(BOM) :], "UTF-8 with a byte-order mark"
+    return text, None
+
+
+def lenient_parser() -> configparser.RawConfigParser:
+    """Python 2's reading: repeats allowed, the last value wins, keys in lower case."""
+    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="\0")
+    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
+    return parser
+
+
+def strict_parser() -> configparser.RawConfigParser:
+    """Trac 1.6's reading (trac.config.UnicodeConfigParser)."""
+    parser = configparser.RawConfigParser(strict=True, interpolation=None, default_section="\0")
+    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
+    return parser
+
+
+def values(parser: configparser.RawConfigParser) -> dict[str, dict[str, str]]:
+    return {name: dict(parser.items(name)) for name in parser.sections()}
+
+
+class IniText:
+    """trac.ini as blocks of lines, for edits that keep everything else."""
+
+    def __init__(self, text: str) -> None:
+        self.blocks: list[Block] = [Block(None)]
+        self.newline = "\r\n" if "\r\n" in text else "\n"
+        item: Item | None = None
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith(COMMENT_PREFIXES):
+                item = None if not stripped else item
+                self.blocks[-1].lines.append(line)
+                continue
+            indented = line[: len(line) - len(line.lstrip())]
+            if item is not None and indented:  # a continuation line
+                item.lines.append(line)
+                continue
+            header = SECTION.match(stripped)
+            if header:
+                self.blocks.append(Block(header.group("header")))
+                item = None
+                continue
+            option = OPTION.match(stripped)
+            if option is None or not option.group("option"):
+                raise IniError(f"line {number} is no option: {stripped[:60]!r}")
+            item = Item(option.group("option").strip().lower(), [line])
+            self.blocks[-1].lines.append(item)
+
+    def render(self) -> str:
+        out: list[str] = []
+        for block in self.blocks:
+            if block.name is not None:
+                out.append(f"[{block.name}]")
+            for entry in block.lines:
+                out.extend(entry.lines if isinstance(entry, Item) else [entry])
+        return self.newline.join(out) + self.newline
+
+    def merge_repeats(self) -> list[str]:
+        """Python 2's reading, written out: one block per section, the last
+        value of each option; what changed, one phrase each."""
+        said: list[str] = []
+        first: dict[str, Block] = {}
+        for block in list(self.blocks):
+            if block.name is None:
+                continue
+            if block.name in first:
+                join_before_blank_end(first[block.name], block.lines)
+                self.blocks.remove(block)
+                said.append(f"[{block.name}] written twice, merged")
+            else:
+                first[block.name] = block
+        for block in self.blocks:
+            items = [entry for entry in block.lines if isinstance(entry, Item)]
+            last = {entry.key: entry for entry in items}
+            for key, kept in last.items():
+                times = sum(entry.key == key for entry in items)
+                if times > 1:
+                    block.lines = [
+                        e
+                        for e in block.lines
+                        if not isinstance(e, Item) or e.key != key or e is kept
+                    ]
+                    said.append(
+                        f"[{block.name}] {key} set {'twice' if times == 2 else f'{times} times'}, "
+                        f"kept the last ({self.value_of(kept)!r})"
+                    )
+        return said
+
+    @staticmethod
+    def value_of(item: Item) -> str:
+        match = OPTION.match(item.lines[0].strip())
+        return match.group("value").strip() if match else ""
+
+    def _block(self, section: str) -> Block | None:
+        return next((b for b in self.blocks if b.name == section), None)
+
+    def get(self, section: str, option: str) -> str | None:
+        block = self._block(section)
+        if block is None:
+            return None
+        found = [e for e in block.lines if isinstance(e, Item) and e.key == option.lower()]
+        return self.value_of(found[-1]) if found else None
+
+    def options(self, section: str) -> list[str]:
+        block = self._block(section)
+        return [e.key for e in block.lines if isinstance(e, Item)] if block else []
+
+    def set(self, section: str, option: str, value: str) -> None:
+        """Set one option in place (or at the end of its section, made if missing)."""
+        line = f"{option} = {value}"
+        block = self._block(section)
+        if block is None:
+            block = Block(section)
+            if self.blocks[-1].lines and self.blocks[-1].lines[-1] != "":
+                self.blocks[-1].lines.append("")
+            self.blocks.append(block)
+        for entry in block.lines:
+            if isinstance(entry, Item) and entry.key == option.lower():
+                entry.lines = [line]
+                return
+        block.lines.insert(blank_end(block.lines), Item(option.lower(), [line]))
+
+    def remove(self, section: str, option: str) -> None:
+        block = self._block(section)
+        if block is not None:
+            block.lines = [
+                e for e in block.lines if not (isinstance(e, Item) and e.key == option.lower())
+            ]
+
+
+def blank_end(lines: list[str | Item]) -> int:
+    """Where the blank lines that end a section start."""
+    position = len(lines)
+    while position and lines[position - 1] == "":
+        position -= 1
+    return position
+
+
+def join_before_blank_end(block: Block, lines: list[str | Item]) -> None:
+    """A repeated section's lines, moved up to the end of its first block."""
+    end = blank_end(block.lines)
+    block.lines[end:end] = lines[: blank_end(lines)]
+
+
+def parse_leniently(text: str) -> configparser.RawConfigParser:
+    parser = lenient_parser()
+    try:
+        parser.read_string(text)
+    except configparser.Error as error:
+        raise IniError(" ".join(str(error).split())) from None
+    return parser
+
+
+def repaired(raw: bytes) -> tuple[IniText, list[str]]:
+    """The file as Python 2's Trac read it, fit for Trac 1.6, and what that took.
+
+    Raises IniError when Python 2 could not have read it either (then it was
+    broken before the move, and a person must look), or when the repair
+    would change a value (a bug here; nothing is written).
+    """
+    text, encoding = decode(raw)
+    before = values(parse_leniently(text))
+    ini = IniText(text)
+    said = [f"was {encoding}, now UTF-8"] if encoding else []
+    said += ini.merge_repeats()
+    check_same(ini, before)
+    return ini, said
+
+
+def check_same(ini: IniText, before: dict[str, dict[str, str]]) -> None:
+    """`ini` parses as Trac 1.6 parses, to the values Python 2 read from the original."""
+    parser = strict_parser()
+    try:
+        parser.read_string(ini.render())
+    except configparser.Error as error:
+        raise IniError(f"could not be repaired ({' '.join(str(error).split())})") from None
+    if values(parser) != before:
+        raise IniError("could not be repaired without changing a value; fix it by hand")
