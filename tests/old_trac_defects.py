@@ -106,7 +106,10 @@ def make_tracbzr(path: Path, repository_dir: str) -> None:
     2007-2010): `components` "should include tracbzr.* = enabled",
     `repository_dir` "should point at the directory containing your
     branches", `repository_type` "should be bzr" (or `bzr+debug`). It names
-    no section of its own. Up to database version 30 the default repository
+    no section of its own. A public provisioning script of the Trac 0.11 era
+    (found with the code search; its trac.ini here-document) wrote the same
+    three under [trac] and [components], with TracBzr-0.2-py2.6.egg in
+    plugins/. Up to database version 30 the default repository
     was `[trac] repository_dir`/`repository_type`; from 31 (db31, db39) it
     is `[repositories] .dir`/`.type`, which Trac has read since 0.12.
     """
