@@ -4,11 +4,26 @@ failure stopping no other project. Real Trac 1.6, real trac.ini files."""
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from old_trac import add_failing_plugin, database_version, make_old_environment, tree_digest
+from old_trac import (
+    add_failing_plugin,
+    add_python2_egg,
+    database_version,
+    enable_missing_plugins,
+    log_to_missing_file,
+    make_old_environment,
+    make_tracbzr,
+    repeat_option,
+    repeat_section,
+    tree_digest,
+    windows_paths,
+)
 
 from trac_breezy.admin import ini_repair, migrate, old_projects
 from trac_breezy.admin.findings import Action
@@ -189,3 +204,59 @@ def test_clean_project_has_nothing_to_do(tmp_path, tree):
     planned = old_projects.plan(env, tree)
     assert planned.ini is None and not planned.folders and not planned.refused
     assert all(f.action is not Action.REPAIR for f in planned.findings)
+
+
+def brz(*args: str, cwd: Path | None = None) -> None:
+    subprocess.run(
+        [str(Path(sys.executable).with_name("brz")), *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "BRZ_EMAIL": "Old Host <old@example.org>", "BRZ_LOG": os.devnull},
+    )
+
+
+def test_an_old_host_moves_in(tmp_path, tree, capsys):
+    """The issue's host: Trac 1.0 from Windows logging to a log/ never copied,
+    with a git repository and AccountManager; Trac 1.0 with a repeated option;
+    Trac 1.2 with XML-RPC and a repeated section; Trac 0.12 served by TracBzr
+    with a Python 2 egg. Every one is served, none by hand."""
+    branch = tree / "arduino" / "trunk"
+    brz("init", "--format=pack-0.92", "--create-prefix", str(branch))
+    (branch / "README").write_text("old\n")
+    brz("add", cwd=branch)
+    brz("commit", "-m", "from the old host", cwd=branch)
+    arduino, svn, rpc, tracbzr = (tmp_path / n for n in ("arduino", "svn", "rpc", "tracbzr"))
+    make_old_environment(arduino, version=29)
+    windows_paths(arduino)
+    enable_missing_plugins(arduino)
+    log_to_missing_file(arduino)
+    make_old_environment(svn, version=29)
+    repeat_option(svn)
+    make_old_environment(rpc, version=41)
+    enable_missing_plugins(rpc)
+    repeat_section(rpc)
+    make_old_environment(tracbzr, version=26)
+    make_tracbzr(tracbzr, str(branch))
+    add_python2_egg(tracbzr)
+
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+
+    for env in (arduino, svn, rpc, tracbzr):
+        assert database_version(env) == 45
+        opens(env)
+    from trac.env import Environment
+    from trac.versioncontrol.api import RepositoryManager
+
+    import trac_breezy.trac_app.bzr.connector  # noqa: F401 - the image loads it by entry point
+
+    env = Environment(str(tracbzr))
+    try:
+        repos = RepositoryManager(env).get_repository("")
+        assert repos is not None
+        assert repos.get_changeset(repos.youngest_rev).message == "from the old host"
+    finally:
+        env.shutdown()
+    err = capsys.readouterr().err
+    assert "arduino: made log/" in err
+    assert "tracbzr: repaired conf/trac.ini (TracBzr's tracbzr.*" in err
