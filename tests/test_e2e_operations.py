@@ -20,7 +20,7 @@ from old_trac import (
     make_old_environment,
     tree_digest,
 )
-from stack import ADMIN, Brz, new_ticket, run, side_container, write_credentials
+from stack import ADMIN, Brz, new_ticket, write_credentials
 
 pytestmark = pytest.mark.e2e
 WWW_DATA = 33
@@ -54,23 +54,33 @@ def test_old_environment_is_upgraded_at_start(image, tmp_path):
         stack.compose("down", "-v", check=False)
 
 
-def test_failed_upgrade_stops_the_container_and_changes_nothing(image, tmp_path):
+def test_failed_upgrade_changes_nothing_and_the_other_projects_serve(image, tmp_path):
+    """One project whose upgrade fails is put back as it was and listed on the
+    front page with the reason; the others are served (issue 20)."""
     trac_dir = tmp_path / "trac"
     make_old_environment(trac_dir / "legacy")
     add_failing_plugin(trac_dir / "legacy")
+    make_old_environment(trac_dir / "healthy", "Healthy")
     chown_tree(trac_dir, WWW_DATA)
     before = tree_digest(trac_dir / "legacy")
-    name, _ = side_container(image, {}, {str(trac_dir): "/var/lib/trac"})
+    stack = new_stack(image, "failedupgrade", TRAC_DATA=str(trac_dir))
     try:
-        exit_code = run(["docker", "wait", name], timeout=120).stdout.strip()
-        logs = run(["docker", "logs", name]).stderr
+        stack.up()
+        status, _, front = stack.get("/trac/")
+        assert status == 200 and "Healthy" in front
+        assert "This project cannot be opened: legacy: `trac-admin upgrade --no-backup` failed" in (
+            front
+        )
+        status, _, _ = stack.get("/trac/healthy/wiki/WikiStart")
+        assert status == 200
+        logs = stack.compose("logs", "--no-color", "web").stdout
     finally:
-        run(["docker", "rm", "-f", name], check=False)
-    assert exit_code == "2"
-    (line,) = [line for line in logs.splitlines() if line.startswith("trac-breezy: error:")]
+        stack.compose("down", "-v", check=False)
+    (line,) = [line for line in logs.splitlines() if "trac-breezy: error:" in line]
     assert "legacy: `trac-admin upgrade --no-backup` failed" in line
     assert "the plugin upgrade broke on purpose" in line
     assert "restored from /var/lib/trac/.upgrade-backups/legacy-" in line
+    assert "serving 1 of 2 Trac projects; not legacy" in logs
     assert database_version(trac_dir / "legacy") == OLD_VERSION
     assert tree_digest(trac_dir / "legacy") == before
 

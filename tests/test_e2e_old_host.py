@@ -1,0 +1,156 @@
+"""An old host moves in (issue 20), end to end through the real image.
+
+What a team of the Python 2 years mounts, made the honest way (old_trac.py
+undoes Trac's own upgrade scripts; the branch is made by `brz init
+--format=pack-0.92`; the users file by Apache's `htpasswd -m`): a Trac 1.0
+from Windows that logs to a log/ never copied, with a git repository and
+AccountManager; a Trac 1.0 with a repeated option; a Trac 1.2 with XML-RPC and
+a repeated section; a Trac 0.12 served by TracBzr with a Python 2 egg; and one
+project whose trac.ini no Trac could read. The dry run says it all first and
+writes nothing; the container then serves every project it can, lists the
+broken one on the front page with its reason, shows the TracBzr project's
+branch, and the old user logs in and commits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import new_stack
+from old_trac import (
+    add_python2_egg,
+    database_version,
+    enable_missing_plugins,
+    log_to_missing_file,
+    make_old_environment,
+    make_tracbzr,
+    repeat_option,
+    repeat_section,
+    tree_digest,
+    windows_paths,
+)
+from stack import Brz, run, write_credentials
+from trac_web import TracUser
+
+pytestmark = pytest.mark.e2e
+WWW_DATA = 33
+OLD_USER = ("olduser", "old host secret")
+
+
+def chown_tree(root: Path, uid: int) -> None:
+    for directory, subdirs, files in os.walk(root):
+        for entry in [directory, *(os.path.join(directory, n) for n in subdirs + files)]:
+            os.lchown(entry, uid, uid)
+
+
+def host_brz(*args: str, cwd: Path | None = None) -> None:
+    subprocess.run(
+        [str(Path(sys.executable).with_name("brz")), *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "BRZ_EMAIL": "Old Host <old@example.org>", "BRZ_LOG": os.devnull},
+    )
+
+
+def old_host(image: str, base: Path) -> tuple[Path, Path]:
+    """The Trac folder and the Bazaar tree as the old host left them."""
+    trac_dir, bzr_dir = base / "trac", base / "bzr"
+    branch = bzr_dir / "arduino" / "trunk"
+    host_brz("init", "--format=pack-0.92", "--create-prefix", str(branch))
+    (branch / "README").write_text("blink\n")
+    host_brz("add", cwd=branch)
+    host_brz("commit", "-m", "from the old host", cwd=branch)
+    arduino, svn, rpc, tracbzr = (trac_dir / n for n in ("arduino", "svn", "rpc", "tracbzr"))
+    make_old_environment(arduino, "Projetos Arduino", version=29)
+    windows_paths(arduino)
+    enable_missing_plugins(arduino)
+    log_to_missing_file(arduino)
+    make_old_environment(svn, "Old Subversion", version=29)
+    repeat_option(svn)
+    make_old_environment(rpc, "With XML-RPC", version=41)
+    enable_missing_plugins(rpc)
+    repeat_section(rpc)
+    make_old_environment(tracbzr, "Served by TracBzr", version=26)
+    make_tracbzr(tracbzr, "/srv/bzr/arduino/trunk")
+    add_python2_egg(tracbzr)
+    garbled = trac_dir / "garbled"
+    make_old_environment(garbled, "Garbled", version=41)
+    with open(garbled / "conf" / "trac.ini", "a", encoding="utf-8") as ini:
+        ini.write("\nthis line is no option\n")
+    line = run(["docker", "run", "--rm", "--entrypoint", "htpasswd", image, "-nbm", *OLD_USER])
+    (trac_dir / ".htpasswd").write_text(line.stdout.strip() + "\n")
+    assert line.stdout.startswith("olduser:$apr1$")
+    chown_tree(trac_dir, WWW_DATA)
+    chown_tree(bzr_dir, WWW_DATA)
+    return trac_dir, bzr_dir
+
+
+def test_an_old_host_moves_in(image, tmp_path):
+    trac_dir, bzr_dir = old_host(image, tmp_path)
+    volumes = ["-v", f"{trac_dir}:/var/lib/trac", "-v", f"{bzr_dir}:/srv/bzr"]
+    before = tree_digest(tmp_path)
+    users = ["-e", "HTPASSWD_PATH=/var/lib/trac/.htpasswd"]
+
+    check = run(
+        ["docker", "run", "--rm", *users, *volumes, image, "trac-breezy-migrate", "--check"],
+        timeout=300,
+    ).stdout
+
+    assert tree_digest(tmp_path) == before  # the dry run wrote nothing
+    assert "project arduino: repair: log/ is missing: made empty" in check
+    assert "project arduino: skip: repository proj is at C:\\repos\\proj, a Windows path" in check
+    assert "project svn: repair: conf/trac.ini: [header_logo] height set twice" in check
+    assert "project rpc: repair: conf/trac.ini: [components] written twice, merged" in check
+    assert "project tracbzr: repair: conf/trac.ini: TracBzr's tracbzr.*" in check
+    assert "project tracbzr: upgrade: database version 26, Trac 1.6 needs 45" in check
+    assert "project garbled: refuse: conf/trac.ini: " in check
+    assert "nothing was written" in check
+
+    stack = new_stack(
+        image,
+        "oldhost",
+        TRAC_DATA=str(trac_dir),
+        BZR_DATA=str(bzr_dir),
+        HTPASSWD_PATH="/var/lib/trac/.htpasswd",
+    )
+    brz = Brz(tmp_path / "home")
+    try:
+        stack.up()
+        status, _, front = stack.get("/trac/")
+        assert status == 200
+        for title in ("Projetos Arduino", "Old Subversion", "With XML-RPC", "Served by TracBzr"):
+            assert title in front, title
+        assert "This project cannot be opened: conf/trac.ini: line" in front
+        assert "fix it by hand and restart" in front
+        for name in ("arduino", "svn", "rpc", "tracbzr"):
+            assert database_version(trac_dir / name) == 45, name
+            status, _, page = stack.get(f"/trac/{name}/wiki/WikiStart")
+            assert status == 200, (name, page[-500:])
+        status, _, page = stack.get("/trac/tracbzr/browser/")
+        assert status == 200 and "README" in page, page[-1000:]
+        status, _, page = stack.get("/trac/tracbzr/log/")
+        assert "from the old host" in page
+
+        # The old user, as Apache's htpasswd made them, logs in and commits.
+        TracUser(stack.url("/trac/svn")).login(*OLD_USER)
+        write_credentials(brz, stack.port, *OLD_USER)
+        checkout = tmp_path / "checkout"
+        brz("checkout", stack.bzr_url("arduino/trunk"), str(checkout))
+        (checkout / "README").write_text("blink faster\n")
+        brz("commit", "-m", "first commit from the new home", cwd=checkout)
+        assert brz.revno(bzr_dir / "arduino" / "trunk") == 2
+
+        logs = stack.compose("logs", "--no-color", "web").stdout
+        assert "arduino: made log/" in logs
+        assert "svn: repaired conf/trac.ini ([header_logo] height set twice" in logs
+        assert "serving 4 of 5 Trac projects; not garbled" in logs
+        # Nothing lost: each repaired trac.ini has its copy.
+        for name in ("svn", "rpc", "tracbzr"):
+            assert list((trac_dir / name / "conf").glob("trac.ini.repair-*.bak")), name
+    finally:
+        stack.compose("down", "-v", check=False)
