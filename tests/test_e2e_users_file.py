@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 PROJECT = "old"
 # user -> htpasswd's flag for the kind of hash the old host made
 KINDS = {"md5user": "-m", "shauser": "-s", "cryptuser": "-d", "bcryptuser": "-B"}
+SHADOWED = "the second line's password"
 
 
 def password(user: str) -> str:
@@ -46,7 +47,9 @@ def htpasswd_line(image: str, flag: str, user: str, secret: str) -> bytes:
 @pytest.fixture(scope="module")
 def old_lines(image: str) -> list[bytes]:
     made = [htpasswd_line(image, flag, user, password(user)) for user, flag in KINDS.items()]
-    return [*made, htpasswd_line(image, "-p", "plainuser", password("plainuser"))]
+    plain = htpasswd_line(image, "-p", "plainuser", password("plainuser"))
+    # A second line for a user, as a hand edit leaves: the first one counts, as in Apache.
+    return [*made, plain, htpasswd_line(image, "-B", "shauser", SHADOWED)]
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,7 @@ def check_every_user(stack: Stack, tmp_path: Path, variant: str) -> None:
         assert smart_status(stack, user, "wrong") == 401, user
     # Plain text never worked with Apache on Linux, and does not here.
     assert smart_status(stack, "plainuser", password("plainuser")) == 401
+    assert smart_status(stack, "shauser", SHADOWED) == 401
 
 
 def windows_file(old_lines: list[bytes]) -> bytes:

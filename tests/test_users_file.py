@@ -122,3 +122,17 @@ def test_inspect_of_a_missing_or_bcrypt_only_file(tmp_path: Path):
     path = tmp_path / "htpasswd"
     path.write_text(f"dora:{BCRYPT}\n", encoding="utf-8")
     assert [f.line() for f in inspect(path)] == ["users file: ok: 1 user: 1 bcrypt"]
+
+
+def test_a_restore_keeps_the_first_user_of_a_backup_with_a_byte_order_mark(tmp_path: Path):
+    """merge_users copied the backup's first line, mark and all, into the middle
+    of the users file, where it named nobody: alice was lost; and comments
+    with a colon came along as users."""
+    from trac_breezy.admin.restore import merge_users
+
+    backed_up, current = tmp_path / "backup-htpasswd", tmp_path / "htpasswd"
+    backed_up.write_bytes(WINDOWS_FILE)
+    current.write_bytes(f"carol:{SHA512}\n".encode())
+    merge_users(backed_up, current)
+    assert current.read_bytes() == f"carol:{SHA512}\nalice:{APR1}\nbob:{SHA1}\n".encode()
+    assert users_line(current.read_bytes(), b"alice") == APR1.encode()

@@ -57,11 +57,13 @@ def missing_rules(rules: Mapping[str, str], known: Iterable[str]) -> list[str]:
 def python2_plugins(plugins_dir: Path) -> list[tuple[str, str]]:
     """Eggs built for another Python or platform and `.py` files that do not
     compile under this Python, in a plugins folder: (file name, why)."""
-    if not plugins_dir.is_dir():
+    try:
+        names = sorted(os.listdir(plugins_dir))
+    except OSError:  # no such folder, or not ours to read: Trac loads nothing there either
         return []
     found = []
     this_python = pkg_resources.Environment([])
-    for name in sorted(os.listdir(plugins_dir)):
+    for name in names:
         if name.lower().endswith(".egg"):
             dist = pkg_resources.Distribution.from_filename(str(plugins_dir / name))
             if not this_python.can_add(dist):
