@@ -74,11 +74,12 @@ def old_stack(image: str, users_dir: Path, old_lines: list[bytes]) -> Iterator[S
         yield stack
 
 
-def smart_status(stack: Stack, user: str, secret: str) -> int:
+def smart_status(stack: Stack, user: str, secret: str, path: str = "/bzr/.bzr/smart") -> int:
+    """The status of a smart `hello` (or of a GET of Trac's `path`) with these credentials."""
     credentials = base64.b64encode(f"{user}:{secret}".encode()).decode()
     request = urllib.request.Request(
-        stack.url("/bzr/.bzr/smart"),
-        data=b"bzr request 2\nhello\n",
+        stack.url(path),
+        data=b"bzr request 2\nhello\n" if path.endswith("/smart") else None,
         headers={"Authorization": f"Basic {credentials}"},
     )
     try:
@@ -101,6 +102,7 @@ def check_every_user(stack: Stack, tmp_path: Path, variant: str) -> None:
     for user in KINDS:
         logs_in_and_pushes(stack, tmp_path, user, password(user), f"{user}-{variant}")
         assert smart_status(stack, user, "wrong") == 401, user
+        assert smart_status(stack, user, "wrong", f"/trac/{PROJECT}/login") == 401, user
     # Plain text never worked with Apache on Linux, and does not here.
     assert smart_status(stack, "plainuser", password("plainuser")) == 401
     assert smart_status(stack, "shauser", SHADOWED) == 401
