@@ -117,6 +117,8 @@ def test_without_mail_the_file_holds_the_plugins_dir_the_tree_and_the_locked_pan
     assert dict(shared["components"]) == {
         "trac.admin.web_ui.loggingadminpanel": "disabled",
         "trac.admin.web_ui.pluginadminpanel": "disabled",
+        # Plugins a project asks for and the image lacks, named on its admin pages.
+        "trac_breezy.trac_app.missing_plugins.*": "enabled",
     }
 
 
@@ -257,6 +259,7 @@ def test_mail_turns_on_our_sender_and_the_usual_subscriptions():
         "trac.admin.web_ui.loggingadminpanel": "disabled",
         "trac.admin.web_ui.pluginadminpanel": "disabled",
         "trac_breezy.trac_app.mail.*": "enabled",
+        "trac_breezy.trac_app.missing_plugins.*": "enabled",
     }
     assert dict(shared["notification-subscriber"]) == dict(trac_ini.SUBSCRIPTIONS)
 

@@ -81,8 +81,9 @@ def bcrypt_cost(hashed: bytes) -> int:
 
 def users_line(text: bytes, user: bytes) -> bytes | None:
     """The hash of `user` in htpasswd `text` (the first line naming it, as
-    mod_authn_file takes), or None."""
-    for line in text.splitlines():
+    mod_authn_file takes), or None. A leading UTF-8 byte order mark is
+    skipped, as Apache on Windows does (files come from such hosts)."""
+    for line in text.removeprefix(b"\xef\xbb\xbf").splitlines():
         line = line.strip()  # as Apache's ap_cfg_getline
         name, colon, rest = line.partition(b":")
         if colon and name == user and not line.startswith(b"#"):

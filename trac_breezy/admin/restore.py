@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 from trac_breezy import log
-from trac_breezy.admin import command, emails, postgres, users
+from trac_breezy.admin import command, emails, postgres, users, users_file
 from trac_breezy.admin.backup import BZR_ARCHIVE, HTPASSWD, BackupError
 from trac_breezy.container import identity
 from trac_breezy.container.settings import Settings
@@ -87,18 +87,25 @@ def restore_project(copy: Path, target: Path) -> None:
 
 
 def merge_users(backed_up: Path, current: Path) -> None:
-    """Add the backup's users that `current` lacks; existing users keep their password."""
+    """Add the backup's users that `current` lacks; existing users keep their password.
+
+    The backup is read as Apache reads it (users_file.py): a byte order mark,
+    comments and Windows line endings are not copied into the middle of
+    `current`, where the mark would hide its user."""
     if not backed_up.is_file():
         return
     known = set(users.list_users(current))
-    lines = [
-        line
-        for line in backed_up.read_text(encoding="utf-8").splitlines()
-        if ":" in line and line.split(":", 1)[0] not in known
-    ]
+    data = backed_up.read_bytes()
+    raw = data.removeprefix(users_file.BOM).split(b"\n")
+    taken = set(known)
+    lines = []
+    for line in users_file.lines(data):
+        if line.hashed is not None and line.name not in taken:
+            taken.add(line.name)  # the first line counts, as in Apache
+            lines.append(raw[line.number - 1].strip())
     if lines:
-        with open(current, "a", encoding="utf-8") as htpasswd:
-            htpasswd.write("".join(line + "\n" for line in lines))
+        with open(current, "ab") as htpasswd:
+            htpasswd.write(b"".join(line + b"\n" for line in lines))
         current.chmod(0o640)
     log(f"restored {len(lines)} users; {len(known)} existing users kept as they were")
 

@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 
 from trac_breezy import log, one_line
-from trac_breezy.admin import AdminError, command, emails
+from trac_breezy.admin import AdminError, command, emails, users_file
 from trac_breezy.container import checks, identity
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
@@ -63,10 +63,25 @@ def check_password(password: str) -> str | None:
 
 
 def list_users(htpasswd: Path) -> list[str]:
+    """The users, as Apache reads the file (comments, blank lines, a byte
+    order mark and Windows line endings are no users: users_file.py)."""
     if not htpasswd.exists():
         return []
-    lines = htpasswd.read_text(encoding="utf-8").splitlines()
-    return [line.split(":", 1)[0] for line in lines if ":" in line]
+    return users_file.names(htpasswd.read_bytes())
+
+
+def drop_byte_order_mark(htpasswd: Path) -> None:
+    """Apache's `htpasswd` reads a first line that starts with a byte order
+    mark (a Windows editor's) as another user's, and would add a second line
+    for that user, which the first would shadow: the mark goes first. (Apache
+    on Windows skips the mark, and so does our provider, passwords.py.)"""
+    fd = os.open(htpasswd, os.O_RDWR | os.O_NOFOLLOW)
+    with open(fd, "r+b") as users:
+        data = users.read()
+        if data.startswith(users_file.BOM):
+            users.seek(0)
+            users.write(data[len(users_file.BOM) :])
+            users.truncate()
 
 
 def _run_htpasswd(args: list[str], password: str | None = None) -> None:
@@ -137,6 +152,7 @@ def set_password(htpasswd: Path, name: str, password: str, *, new: bool) -> None
     if not new and not exists:
         raise UserError(f"there is no user {name!r}; create it with `add`")
     ensure_file(htpasswd)
+    drop_byte_order_mark(htpasswd)
     _run_htpasswd(["-i", "-B", "-C", str(BCRYPT_COST), str(htpasswd), name], password)
 
 

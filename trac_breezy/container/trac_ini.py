@@ -50,6 +50,9 @@ _OPTION = re.compile(r"^[a-z0-9_.][a-z0-9_.*-]*$")
 # Our Trac component that sends mail (trac_app/mail.py; a test keeps the two equal).
 MAIL_SENDER = "TracBreezySmtpSender"
 MAIL_COMPONENTS = "trac_breezy.trac_app.mail.*"
+# Named on the admin pages: the plugins a project asks for that the image lacks
+# (trac_app/missing_plugins.py; on in every project, old ones above all).
+MISSING_PLUGINS_COMPONENTS = "trac_breezy.trac_app.missing_plugins.*"
 DEFAULT_SMTP_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 # Who hears of a ticket change. Trac writes the first three into a new
 # project unless an inherited file has the section (then it writes none);
@@ -286,6 +289,7 @@ def sections(loaded: Settings, overrides: Iterable[IniValue]) -> dict[str, dict[
         result["notification"] = mail
     components = dict.fromkeys(loaded.trac_components, "enabled")
     components.update(dict.fromkeys(LOCKED_COMPONENTS, "disabled"))
+    components[MISSING_PLUGINS_COMPONENTS] = "enabled"
     if loaded.authz_file:
         components[AUTHZ_COMPONENTS] = "enabled"
     if not loaded.bzr_anonymous_read:
