@@ -103,7 +103,9 @@ def test_an_old_host_moves_in(image, tmp_path):
 
     assert tree_digest(tmp_path) == before  # the dry run wrote nothing
     assert "project arduino: repair: log/ is missing: made empty" in check
-    assert "project arduino: skip: repository proj is at C:\\repos\\proj, a Windows path" in check
+    assert (
+        "project arduino: skip: repository (default) is at C:\\repos\\proj, a Windows path" in check
+    )
     assert "project svn: repair: conf/trac.ini: [header_logo] height set twice" in check
     assert "project rpc: repair: conf/trac.ini: [components] written twice, merged" in check
     assert "project tracbzr: repair: conf/trac.ini: TracBzr's tracbzr.*" in check

@@ -32,6 +32,7 @@ from pathlib import Path
 from trac_breezy.admin.findings import Action, Finding
 from trac_breezy.admin.ini_repair import IniError, IniText, repaired
 from trac_breezy.admin.trac_env import COMPONENTS
+from trac_breezy.trac_app import missing_plugins
 
 INI = Path("conf", "trac.ini")
 SYSLOG_SOCKET = "/dev/log"
@@ -78,7 +79,7 @@ def plan(env_path: Path, bzr_root: Path, current_version: int | None = None) -> 
         result.add(Action.REPAIR, f"{INI}: " + "; ".join(result.changes))
     for folder in result.folders:
         result.add(Action.REPAIR, f"{folder.relative_to(env_path)}/ is missing: made empty")
-    for text in repository_notes(ini, env_path, bzr_root):
+    for text in repository_notes(ini, env_path, bzr_root) + plugin_notes(ini, env_path):
         result.add(Action.SKIP, text)
     version = database_version(env_path, ini)
     if version is not None and current_version is not None and version < current_version:
@@ -217,6 +218,41 @@ def repository_notes(ini: IniText, env_path: Path, bzr_root: Path) -> list[str]:
                 f"{label} is at {directory}, outside BZR_ROOT={bzr_root}: not shown; "
                 "move the branches into the tree (docs/migration.md)"
             )
+    return notes
+
+
+def known_components() -> list[str]:
+    """Every component Trac's loader finds in the image: each `trac.plugins`
+    entry point imported, as `trac.loader.load_eggs` does (once per process)."""
+    from importlib.metadata import entry_points
+
+    from trac.core import ComponentMeta
+
+    for entry in entry_points(group="trac.plugins"):
+        try:
+            entry.load()
+        except Exception:  # noqa: S112 - Trac logs and skips such a plugin, too
+            continue
+    return [f"{c.__module__}.{c.__name__}" for c in list(ComponentMeta._components)]
+
+
+def plugin_notes(ini: IniText, env_path: Path) -> list[str]:
+    """Components the project enables that this image lacks, and Python 2
+    plugins in its plugins/ (the lines its admin pages show, too:
+    trac_app/missing_plugins.py). A component of a single-file plugin in
+    plugins/ counts as there: it is only known once Trac loads the file."""
+    own = {p.stem.lower() for p in (env_path / "plugins").glob("*.py")}
+    rules = {o: ini.get("components", o) or "" for o in ini.options("components")}
+    rules = {o: v for o, v in rules.items() if o.split(".")[0] not in own}
+    notes = [
+        f"[components] {rule}: no component of this image matches (a plugin it does not "
+        f"have); {missing_plugins.PLUGINS_HELP}, or remove the rule"
+        for rule in missing_plugins.missing_rules(rules, known_components())
+    ]
+    notes += [
+        f"plugins/{name}: {why}, so Trac skips it; {missing_plugins.PLUGINS_HELP}"
+        for name, why in missing_plugins.python2_plugins(env_path / "plugins")
+    ]
     return notes
 
 

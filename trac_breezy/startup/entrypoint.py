@@ -287,6 +287,7 @@ def prepare_volumes(loaded: Settings) -> None:
     if loaded.trac_repositories:
         repositories.configure(loaded, skip=unserved)
     emails.fill_in_at_start(loaded, skip=unserved)
+    migrate.log_users_file(loaded)
     migrate.record_unserved(loaded, unserved)
 
 
