@@ -4,6 +4,7 @@ failure stopping no other project. Real Trac 1.6, real trac.ini files."""
 from __future__ import annotations
 
 import configparser
+import re
 import os
 import shutil
 import subprocess
@@ -260,3 +261,16 @@ def test_an_old_host_moves_in(tmp_path, tree, capsys):
     err = capsys.readouterr().err
     assert "arduino: made log/" in err
     assert "tracbzr: repaired conf/trac.ini (TracBzr's tracbzr.*" in err
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[a]\nx = 1\nno option here\n", "line 3 is no option: 'no option here'"),
+        (b"[a]\n[b\nx = 1\n", "line 2 is no option: '[b'"),
+        (b"x = 1\n[a]\n", "line 1 comes before any [section]"),
+    ],
+)
+def test_what_python_2_could_not_read_either_is_refused(raw, message):
+    with pytest.raises(ini_repair.IniError, match=re.escape(message)):
+        ini_repair.repaired(raw)

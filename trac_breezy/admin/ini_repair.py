@@ -211,6 +211,11 @@ def parse_leniently(text: str) -> configparser.RawConfigParser:
     parser = lenient_parser()
     try:
         parser.read_string(text)
+    except configparser.MissingSectionHeaderError as error:
+        raise IniError(f"line {error.lineno} comes before any [section]") from None
+    except configparser.ParsingError as error:
+        number, line = error.errors[0]
+        raise IniError(f"line {number} cannot be read: {line.strip()[:60]!r}") from None
     except configparser.Error as error:
         raise IniError(" ".join(str(error).split())) from None
     return parser
@@ -224,8 +229,8 @@ def repaired(raw: bytes) -> tuple[IniText, list[str]]:
     would change a value (a bug here; nothing is written).
     """
     text, encoding = decode(raw)
+    ini = IniText(text)  # its errors name the line
     before = values(parse_leniently(text))
-    ini = IniText(text)
     said = [f"was {encoding}, now UTF-8"] if encoding else []
     said += ini.merge_repeats()
     check_same(ini, before)
