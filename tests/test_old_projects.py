@@ -4,8 +4,8 @@ failure stopping no other project. Real Trac 1.6, real trac.ini files."""
 from __future__ import annotations
 
 import configparser
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
