@@ -167,7 +167,8 @@ class UnopenableRepository(Exception):
 @contextlib.contextmanager
 def write_locked(repository_dir: Path) -> Iterator[None]:
     """Hold the repository's write lock (waits for a push in progress, as Breezy does)."""
-    import breezy.bzr  # noqa: F401 - registers the Bazaar formats
+    import breezy.bzr  # registers the Bazaar formats
+    import breezy.plugins.weave_fmt  # noqa: F401 - and bzr 0.x's weave formats (only that plugin)
     from breezy.controldir import ControlDir
 
     try:
