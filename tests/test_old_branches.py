@@ -4,6 +4,8 @@ tree made by `brz init --format=F` (tests/old_branches.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,37 @@ def test_writes_to_a_weave_branch_are_refused_naming_brz_upgrade(old_server: Ser
         "`brz upgrade --format=2a` (branching it works)"
     )
     assert writer.revno(url) == 2
+
+
+# Run in a fresh interpreter: which module registers the formats is decided
+# at its first import.
+_OPEN_WEAVE = (
+    "import sys; from trac_breezy.bzr_formats import register_all; register_all(); "
+    "from breezy.branch import Branch; print(Branch.open(sys.argv[1]).revno())"
+)
+
+
+def test_the_weave_formats_come_from_breezy_s_own_file_never_the_plugin_path(tmp_path: Path):
+    """A `weave_fmt` planted in the servers' user's home or on BRZ_PLUGIN_PATH
+    (code, if it ran) is never loaded: only Breezy's own module is."""
+    brz = Brz(tmp_path / "maker")
+    make_old_tree(tmp_path / "tree", brz, ("weave",))
+    marker = tmp_path / "planted-plugin-ran"
+    home = tmp_path / "home"
+    for folder in (home / ".config" / "breezy" / "plugins", tmp_path / "plugin-path"):
+        planted = folder / "weave_fmt"
+        planted.mkdir(parents=True)
+        (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n")
+    env = {**brz.env, "HOME": str(home), "BRZ_PLUGIN_PATH": str(tmp_path / "plugin-path")}
+    result = subprocess.run(
+        [sys.executable, "-c", _OPEN_WEAVE, str(tmp_path / "tree" / "branches" / "weave")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+        check=False,
+    )
+    assert not marker.exists()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from trac_breezy import open_regular
 from trac_breezy.admin.findings import Action, Finding
+from trac_breezy.bzr_formats import register_all
 
 SUBJECT = "tree"
 MAX_DEPTH = 8  # as the Trac backend's scan (trac_app/bzr/storage.py)
@@ -77,9 +78,9 @@ def read_format(path: Path) -> bytes | None:
 
 def format_names() -> dict[bytes, str]:
     """Repository format string -> the `brz init --format` names that make it."""
-    import breezy.bzr  # the formats of bzr 0.8 onwards
-    import breezy.plugins.weave_fmt  # noqa: F401 - and 0.x's, as the servers read them
     from breezy import controldir
+
+    register_all()  # bzr 0.x's formats too, as the servers read them
 
     registry = controldir.format_registry
     names: dict[bytes, list[str]] = defaultdict(list)

@@ -1,16 +1,11 @@
-"""Branches of bzr's first years: the formats Breezy registers only in a plugin,
-and an answer for old branches that a client asks what they cannot hold.
+"""Branches of bzr's first years: the answers they need from a smart server.
 
-Breezy 3.3 reads every format bzr ever wrote, but registers the pre-1.0 ones
-(`weave`: "Bazaar-NG branch, format 6", all-in-one; `metaweave`: repository
-format 7) in its built-in plugin `breezy.plugins.weave_fmt`, which only
-`brz`'s command line loads (`breezy.plugin.load_plugins`, run by
-`brz serve` too). A library user that never loads plugins answers such a
-branch with `UnknownFormatError`, over bzr+http:// and over http:// alike (the
-client asks the smart server first). `register` imports that one plugin
-module, Breezy's own registration, and nothing else: loading plugins the
-usual way would also run whatever the servers' user put in its home
-(~/.config/breezy/plugins, BRZ_PLUGIN_PATH), which is code.
+Breezy 3.3 reads every format bzr ever wrote, but registers the pre-0.8 ones
+(`weave`, all in one `.bzr`; `metaweave`) only in its built-in plugin
+`weave_fmt`, which only brz's command line loads (`brz serve` too): without
+it, such a branch is `UnknownFormatError` over bzr+http:// and http:// alike
+(the client asks the smart server first). `register` loads that one module,
+never the plugin path (`trac_breezy.bzr_formats`).
 
 `NoReferenceInfo` answers `Branch.get_all_reference_info` for branches whose
 format keeps no tree-reference locations (branch format 5: `knit`,
@@ -21,6 +16,20 @@ and a 3.3 client asks it while making a checkout, because
 `RemoteBranchFormat.initialize` (`breezy/bzr/remote.py`) fills the remote
 branch's format in with Breezy's default (format 7, which keeps references)
 when it creates the checkout's local branch. `brz serve` fails the same way.
+
+`CloningMetadirOfAllInOne` and `CheckoutMetadirOfAllInOne` answer "which
+format should a copy of this have?" for a weave branch with the one Breezy
+itself picks when an all-in-one branch must be copied into split parts
+(`1.6`): Breezy's own answer (the weave format again) is one its client
+cannot create, so `brz branch` failed in `BzrDirPreSplitOut.create_branch`
+(NotImplementedError, `breezy/plugins/weave_fmt/bzrdir.py`) and `brz
+checkout` in `Branch._get_checkout_format` (`BzrDirFormat6` has no
+`set_branch_format`, `breezy/branch.py`), on `brz serve` too.
+
+A weave branch's lock is a file lock that no request can leave in place for
+the next (`lockable_files.TransportLock.leave_in_place` raises
+NotImplementedError), so no smart server can change it: a write is refused
+with one line naming `brz upgrade` (`refuse_lock_of_all_in_one`).
 """
 
 from __future__ import annotations
@@ -30,11 +39,12 @@ from breezy.bzr.smart import bzrdir as smart_bzrdir
 from breezy.bzr.smart import request as smart_request
 from fastbencode import bencode
 
+from trac_breezy.bzr_formats import register_all
+
 
 def register() -> None:
-    """Register the pre-1.0 formats exactly as `brz` does (Breezy's built-in plugin module)."""
-    import breezy.bzr  # the bzr formats of 0.8 onwards
-    import breezy.plugins.weave_fmt  # noqa: F401 - weave, metaweave (no other plugin)
+    """Register the pre-0.8 formats as `brz` does, from Breezy's own module (`bzr_formats`)."""
+    register_all()
 
 
 class NoReferenceInfo(smart_branch.SmartServerBranchRequestGetAllReferenceInfo):
@@ -79,10 +89,8 @@ class CheckoutMetadirOfAllInOne(smart_bzrdir.SmartServerBzrDirRequestCheckoutMet
         return smart_request.SuccessfulSmartServerResponse(_metadir_names(self._bzrdir))
 
 
-# What a push into an all-in-one (weave) branch gets instead of Breezy's
-# NotImplementedError: its lock is a file lock that no request can leave in
-# place for the next one (`lockable_files.TransportLock.leave_in_place`), so
-# no smart server can change it; brz prints "Cannot lock <lock>: <why>".
+# What a write to an all-in-one (weave) branch gets instead of Breezy's
+# NotImplementedError (module docstring); brz prints "Cannot lock <lock>: <why>".
 ALL_IN_ONE_LOCK = b"this branch"
 ALL_IN_ONE_WHY = (
     b"it is in a pre-0.8 bzr format (weave) that cannot be changed over the network; "

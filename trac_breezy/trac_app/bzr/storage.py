@@ -31,17 +31,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
-import breezy.bzr  # registers the Bazaar control-dir formats and probers
-
-# bzr 0.x's weave formats, which Breezy registers in this built-in plugin only
-# (brz loads it; nothing else of the plugin path is loaded, as for the smart server).
-import breezy.plugins.weave_fmt  # noqa: F401
 from breezy import errors as bzr_errors
 from breezy.revision import NULL_REVISION
 
+from trac_breezy.bzr_formats import register_all
 from trac_breezy.trac_app.bzr import collectable, confinement, content
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
 from trac_breezy.trac_app.bzr.index import BranchIndex, MultiIndex, revisions
+
+# Every format Breezy reads, bzr 0.x's weave ones too (as the smart server).
+register_all()
 
 # Kinds of change and of node; the values are Trac's (Bazaar records no copies).
 ADD, COPY, DELETE, EDIT, MOVE = "add", "copy", "delete", "edit", "move"
