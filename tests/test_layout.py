@@ -23,16 +23,18 @@ MAX_LINES = 600
 ALLOWED = {
     "": set(),
     "setenv": set(),
+    # Every Bazaar format Breezy reads, for each room that opens branches.
+    "bzr_formats": set(),
     # The access rules (one file for brz and Trac): read inside both apps.
     "authz": {""},
     "container": {""},
     # Admin tasks drive Trac, which loads our plugins (the `bzr` connector).
-    "admin": {"", "container", "trac_app"},
+    "admin": {"", "container", "trac_app", "bzr_formats"},
     "startup": {"", "container", "admin", "setenv", "authz", "passwords"},
     # Apache's Basic-auth provider, inside Apache's own processes (mod_wsgi).
     "passwords": set(),
-    "smart_server": {"", "setenv", "authz"},
-    "trac_app": {"", "setenv", "authz"},
+    "smart_server": {"", "setenv", "authz", "bzr_formats"},
+    "trac_app": {"", "setenv", "authz", "bzr_formats"},
     # Breezy plugins for the user's own brz client (the container only serves
     # the files): they import nothing from trac_breezy.
     "brz_plugin": set(),

@@ -41,6 +41,7 @@ from trac_breezy import log, one_line
 from trac_breezy.admin import AdminError, command, emails, postgres
 from trac_breezy.admin.trac_env import last_words, list_projects, trac_admin
 from trac_breezy.admin.upgrade import timestamp
+from trac_breezy.bzr_formats import register_all
 from trac_breezy.container import identity
 from trac_breezy.container.identity import Identity
 from trac_breezy.container.settings import Settings
@@ -167,8 +168,9 @@ class UnopenableRepository(Exception):
 @contextlib.contextmanager
 def write_locked(repository_dir: Path) -> Iterator[None]:
     """Hold the repository's write lock (waits for a push in progress, as Breezy does)."""
-    import breezy.bzr  # noqa: F401 - registers the Bazaar formats
     from breezy.controldir import ControlDir
+
+    register_all()  # every format Breezy reads, bzr 0.x's weave ones too
 
     try:
         repository = ControlDir.open(str(repository_dir.parent.parent)).open_repository()

@@ -43,7 +43,8 @@ from trac_breezy.smart_server.verbs import breezy_tag
 # `has`, `list_dir`, `readv` and `stat` are VFS reads of files inside the tree (logging a file of
 # a pack-format branch, branching a stacked branch), through the read-only
 # transport and streamed (`reads`); `hello` is the client's (and the image's
-# healthcheck's) probe.
+# healthcheck's) probe. `Branch.heads_to_fetch` (tip and tags) is what brz asks
+# instead of those two for a branch older than bzr 0.8's formats (weave).
 ANONYMOUS_VERBS = frozenset(
     {
         b"hello",
@@ -62,6 +63,7 @@ ANONYMOUS_VERBS = frozenset(
         b"Branch.last_revision_info",
         b"Branch.get_config_file",
         b"Branch.get_tags_bytes",
+        b"Branch.heads_to_fetch",
         b"Branch.get_parent",
         b"Branch.get_all_reference_info",
         b"Branch.revision_id_to_revno",

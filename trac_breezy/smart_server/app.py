@@ -32,6 +32,7 @@ from trac_breezy.setenv import READ_WRITE, MisconfiguredError, SmartServerEnviro
 from trac_breezy.smart_server import access, in_flight, reads, rights, tip_changes
 from trac_breezy.smart_server.confinement import ConfinedTransport, hide_root
 from trac_breezy.smart_server.incoming_blocks import install_block_reuse
+from trac_breezy.smart_server.old_formats import register
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
 from trac_breezy.smart_server.responses import (
     ResponseWriter,
@@ -142,6 +143,7 @@ class SmartApp:
     """Breezy's smart server for one root directory (see the package docstring)."""
 
     def __init__(self, config: SmartServerEnviron) -> None:
+        register()  # the pre-1.0 formats too, as brz serve reads them (old_formats)
         install_request_overrides()
         install_block_reuse()
         install_text_bounds()

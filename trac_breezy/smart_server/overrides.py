@@ -5,7 +5,8 @@ multi-user HTTP server (see the package docstring): `mkdir` of an existing
 plain directory succeeds and `list_dir` of what is no directory lists nothing
 (a client bug), `insert_stream` keeps its memory
 bounded and ends with its request, `Branch.lock_write` fails at once on a
-locked branch, `get` and `readv` stream (`reads`), and the verbs in
+locked branch, `Branch.get_all_reference_info` of an old branch is answered
+(`old_formats`), `get` and `readv` stream (`reads`), and the verbs in
 `NOT_SERVED` are answered as unknown. `install_request_overrides` puts them,
 and the path scrubbing of failed replies (`confinement`), into Breezy, keeping
 each verb's tag.
@@ -29,6 +30,14 @@ from breezy.transport import NoSuchFile
 
 from trac_breezy import log
 from trac_breezy.smart_server.confinement import ScrubbingRequestHandler, scrub_paths
+from trac_breezy.smart_server.old_formats import (
+    CheckoutMetadirOfAllInOne,
+    CloningMetadirOfAllInOne,
+    NoReferenceInfo,
+    all_in_one,
+    refuse_lock_of_all_in_one,
+    register,
+)
 from trac_breezy.smart_server.reads import StreamingGet, StreamingReadv
 
 # Body chunks of one insert_stream that may wait for the inserter thread.
@@ -202,7 +211,9 @@ class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
 
     Breezy's server would wait up to 30 s for the lock (holding a server
     thread), then let the second of two simultaneous pushes fail with a
-    confusing "diverged" error. Repository locks keep waiting: pushes of
+    confusing "diverged" error. A weave branch (bzr 0.x), which no smart
+    server can lock, is refused with one line naming `brz upgrade`
+    (`old_formats`). Repository locks keep waiting: pushes of
     different branches into one shared repository take turns. A lock whose
     holder is a dead process of this host (a daemon killed mid-push) is left
     to Breezy, which steals it (`locks.steal_dead`), so the push can be
@@ -210,6 +221,8 @@ class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
     """
 
     def do_with_branch(self, branch: Any, branch_token: bytes = b"", repo_token: bytes = b""):
+        if all_in_one(branch):
+            return refuse_lock_of_all_in_one()
         locked = not branch_token and branch.get_physical_lock_status()
         if locked and not holder_is_dead(branch):
             return smart_request.FailedSmartServerResponse((b"LockContention",))
@@ -257,6 +270,9 @@ OVERRIDES: tuple[tuple[bytes, type], ...] = (
     (b"Repository.insert_stream", BoundedInsertStream),
     (b"Repository.insert_stream_1.19", BoundedInsertStream_1_19),
     (b"Repository.insert_stream_locked", BoundedInsertStreamLocked),
+    (b"Branch.get_all_reference_info", NoReferenceInfo),
+    (b"BzrDir.cloning_metadir", CloningMetadirOfAllInOne),
+    (b"BzrDir.checkout_metadir", CheckoutMetadirOfAllInOne),
 )
 _installed = False
 
@@ -284,8 +300,9 @@ def preload() -> None:
     bzr.wsgi is imported when a daemon process starts (WSGIImportScript), so
     this moves that cost before the first client arrives.
     """
-    import breezy.bzr  # noqa: F401 - registers the bzr formats
     from breezy import controldir
+
+    register()  # every format Breezy reads, the pre-1.0 ones too (old_formats)
 
     install_request_overrides()
     for verb in list(smart_request.request_handlers.keys()):

@@ -109,6 +109,11 @@ def _open(path: str, root: str, hops: int, follow: FollowCheck | None = None) ->
         raise Refused(f"it leads through more than {MAX_HOPS} references or stacked branches")
     real = _real_place(path, root)
     controldir = ControlDir.open_from_transport(get_transport_from_path(real), probers=[BzrProber])
+    if getattr(controldir._format, "fixed_components", False):
+        # All in one `.bzr` (weave, bzr 0.x): one branch and its repository, no
+        # reference or stacking to follow (Breezy has no branch format to read).
+        _check_repository(controldir.open_repository(), root)
+        return controldir.open_branch(ignore_fallbacks=True)
     branch_format = controldir.find_branch_format()
     if isinstance(branch_format, BranchReferenceFormat):
         target = _local_target(branch_format.get_reference(controldir), root, "is a reference to")

@@ -31,13 +31,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
-import breezy.bzr  # noqa: F401 - registers the Bazaar control-dir formats and probers
 from breezy import errors as bzr_errors
 from breezy.revision import NULL_REVISION
 
+from trac_breezy.bzr_formats import register_all
 from trac_breezy.trac_app.bzr import collectable, confinement, content
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
 from trac_breezy.trac_app.bzr.index import BranchIndex, MultiIndex, revisions
+
+# Every format Breezy reads, bzr 0.x's weave ones too (as the smart server).
+register_all()
 
 # Kinds of change and of node; the values are Trac's (Bazaar records no copies).
 ADD, COPY, DELETE, EDIT, MOVE = "add", "copy", "delete", "edit", "move"
@@ -184,6 +187,15 @@ def _settled(stat: StatKey | None) -> bool:
     return stat is not None and stat[1] / 1e9 < time.time() - _SETTLED_SECONDS
 
 
+def holds_branch(control: str) -> bool:
+    """Whether the control directory `control` (a `.bzr`) holds a branch: in
+    `branch/` (bzr 0.8 onwards), or all in one (weave, bzr 0.x: its
+    `revision-history` lies in `.bzr` itself)."""
+    return os.path.isdir(os.path.join(control, "branch")) or os.path.isfile(
+        os.path.join(control, "revision-history")
+    )
+
+
 def find_branches(root: str) -> list[str]:
     """Relative paths of the Bazaar branches below `root`, sorted.
 
@@ -195,7 +207,7 @@ def find_branches(root: str) -> list[str]:
     for dirpath, dirnames, _files in os.walk(root):
         if ".bzr" in dirnames:
             dirnames.remove(".bzr")
-            if os.path.isdir(os.path.join(dirpath, ".bzr", "branch")) and dirpath != root:
+            if holds_branch(os.path.join(dirpath, ".bzr")) and dirpath != root:
                 found.append(os.path.relpath(dirpath, root).replace(os.sep, "/"))
                 dirnames[:] = []  # a branch is a leaf; don't walk a working tree
                 continue
