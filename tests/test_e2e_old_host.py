@@ -112,6 +112,8 @@ def test_an_old_host_moves_in(image, tmp_path):
     assert "project tracbzr: repair: conf/trac.ini: TracBzr's tracbzr.*" in check
     assert "project tracbzr: upgrade: database version 26, Trac 1.6 needs 45" in check
     assert "project garbled: refuse: conf/trac.ini: " in check
+    assert "tree: ok: format pack-0.92: 1 branch (/srv/bzr/arduino/trunk)" in check
+    assert "users file: ok: 1 user: 1 apr1" in check
     assert "nothing was written" in check
 
     stack = new_stack(

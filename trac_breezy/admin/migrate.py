@@ -21,7 +21,7 @@ import sys
 from typing import TextIO
 
 from trac_breezy import log, one_line, replace_file
-from trac_breezy.admin import command, old_projects, upgrade, users_file
+from trac_breezy.admin import command, old_projects, old_tree, upgrade, users_file
 from trac_breezy.admin.findings import Action, Finding
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container import identity, paths
@@ -42,6 +42,7 @@ def check(loaded: Settings) -> list[Finding]:
     for name in list_projects(parent):
         planned = old_projects.plan(parent / name, loaded.bzr_root, current)
         findings += planned.findings or [Finding(f"project {name}", Action.OK, "served as it is")]
+    findings += old_tree.inspect(loaded.bzr_root)
     findings += users_file.inspect(loaded.htpasswd_path)
     return findings
 
