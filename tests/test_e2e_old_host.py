@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser import chromium, dom, screenshot
 from conftest import new_stack
 from old_trac import (
     add_python2_egg,
@@ -133,6 +134,12 @@ def test_an_old_host_moves_in(image, tmp_path):
         errors = re.findall(r'<p class="error">(.*?)</p>', front, re.S)
         assert any("conf/trac.ini: line" in e for e in errors), (errors, front[-3000:])
         assert "fix it by hand and restart" in front
+        # As a visitor sees it: the broken project among the others, its reason under its name.
+        browser = chromium()
+        seen = dom(browser, stack.url("/trac/"), tmp_path / "profile")
+        assert "This project cannot be opened: conf/trac.ini: line" in seen
+        assert seen.index(">garbled<") < seen.index("This project cannot be opened")
+        screenshot(browser, stack.url("/trac/"), tmp_path / "front.png")
         for name in ("arduino", "svn", "rpc", "tracbzr"):
             assert database_version(trac_dir / name) == 45, name
             status, _, page = stack.get(f"/trac/{name}/wiki/WikiStart")
