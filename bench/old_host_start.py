@@ -33,6 +33,7 @@ def current_host(base: Path) -> tuple[Path, Path]:
     """Five projects as this image leaves them: nothing to repair or upgrade."""
     trac_dir, bzr_dir = base / "trac", base / "bzr"
     bzr_dir.mkdir(parents=True)
+    trac_dir.mkdir()
     for name in ("one", "two", "three", "four", "five"):
         subprocess.run(
             [TRAC_ADMIN, str(trac_dir / name), "initenv", name, "sqlite:db/trac.db"],
