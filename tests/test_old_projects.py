@@ -274,3 +274,38 @@ def test_an_old_host_moves_in(tmp_path, tree, capsys):
 def test_what_python_2_could_not_read_either_is_refused(raw, message):
     with pytest.raises(ini_repair.IniError, match=re.escape(message)):
         ini_repair.repaired(raw)
+
+
+def no_waiting(seconds: int = 5):
+    """Fail instead of hanging when a call blocks (on a FIFO) for `seconds`."""
+    import contextlib
+    import signal
+
+    def stuck(signum: int, frame: object) -> None:
+        pytest.fail("blocked on a FIFO")  # not an OSError, which it catches
+
+    @contextlib.contextmanager
+    def guard():
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.alarm(seconds)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return guard()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_trac_ini_that_is_no_file_is_refused_without_waiting(tmp_path, tree, kind):
+    """A FIFO planted as trac.ini hung the start (and the dry run) for good."""
+    env = tmp_path / "odd"
+    make_old_environment(env, data=False)
+    ini = env / "conf" / "trac.ini"
+    ini.unlink()
+    os.mkfifo(ini) if kind == "fifo" else ini.mkdir()
+    with no_waiting():
+        unserved = migrate.open_projects(values(tmp_path, tree))
+    assert list(unserved) == ["odd"]
+    assert "conf/trac.ini: " in unserved["odd"] and "fix it by hand" in unserved["odd"]

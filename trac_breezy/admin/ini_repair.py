@@ -19,8 +19,13 @@ option the value Python 2's parser gave, or nothing is written.
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from trac_breezy import NotRegularFile
 
 BOM = "\ufeff"
 # configparser's own patterns (RawConfigParser._SECT_TMPL and _OPT_TMPL).
@@ -47,6 +52,20 @@ class Block:
 
     name: str | None
     lines: list[str | Item] = field(default_factory=list)  # str: blank or comment
+
+
+def read(path: Path) -> bytes:
+    """The bytes of the trac.ini at `path`, followed through links as Trac does.
+
+    Opened without waiting: a FIFO planted there would otherwise hang the
+    start for good (Trac itself skips what is no regular file). Raises
+    OSError, or NotRegularFile.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{path} is not a regular file")
+        return file.read()
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:

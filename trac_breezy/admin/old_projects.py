@@ -29,6 +29,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trac_breezy.admin import ini_repair
 from trac_breezy.admin.findings import Action, Finding
 from trac_breezy.admin.ini_repair import IniError, IniText, repaired
 from trac_breezy.admin.trac_env import COMPONENTS
@@ -66,7 +67,7 @@ def plan(env_path: Path, bzr_root: Path, current_version: int | None = None) -> 
     """Everything start-up will repair in `env_path`, and what it will leave."""
     result = Plan(env_path.name)
     try:
-        raw = (env_path / INI).read_bytes()
+        raw = ini_repair.read(env_path / INI)
         ini, result.changes = repaired(raw)
     except (OSError, IniError) as error:
         result.refused = f"{INI}: {' '.join(str(error).split())}"
