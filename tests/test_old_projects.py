@@ -187,6 +187,12 @@ def test_front_page_record(tmp_path, tree, monkeypatch):
         (b"\xef\xbb\xbf[trac]\nbase_url = x\n", "was UTF-8 with a byte-order mark, now UTF-8"),
         ("[project]\nname = Projetos Arduíno\n".encode("cp1252"), "was Windows-1252, now UTF-8"),
         (b"[a]\nx = 1\n[b]\ny = 2\n[a]\nz = 3\n", "[a] written twice, merged"),
+        # an empty first [components]: once the second joined it, the two
+        # compared equal and the wrong one was dropped, the third's lines with it
+        (
+            b"[components]\n[components]\nx.* = enabled\n[components]\ny = on\n",
+            "[components] written twice, merged",
+        ),
     ],
 )
 def test_ini_text_repairs_keep_every_value(raw, said):
@@ -309,3 +315,40 @@ def test_a_trac_ini_that_is_no_file_is_refused_without_waiting(tmp_path, tree, k
         unserved = migrate.open_projects(values(tmp_path, tree))
     assert list(unserved) == ["odd"]
     assert "conf/trac.ini: " in unserved["odd"] and "fix it by hand" in unserved["odd"]
+
+
+def describe_as_trac_does(env_path: Path, text: str) -> None:
+    """What Trac's Admin > Basic Settings form writes for a description (a textarea)."""
+    from trac.env import Environment
+
+    env = Environment(str(env_path))
+    env.config.set("project", "descr", text)
+    env.config.save()
+    env.shutdown()
+
+
+def test_a_description_of_two_paragraphs_is_no_reason_to_refuse(tmp_path, tree):
+    """Trac writes an empty line inside a value as a lone tab; configparser (and
+    Python 2's) go on with the value after it. The repair read the next line as
+    an option and refused a project Trac 1.6 opens; a form feed or U+2028 in a
+    value was split into two lines the same way."""
+    description = "Para one\n\nPara two\u2028same para\x0cstill"
+    clean, repeated = tmp_path / "clean", tmp_path / "repeated"
+    for env in (clean, repeated):
+        make_old_environment(env, data=False)
+        describe_as_trac_does(env, description)
+    repeat_option(repeated)
+    assert not old_projects.plan(clean, tree).findings
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+    for env in (clean, repeated):
+        trac = opens(env)
+        assert trac.project_description == description, env.name
+
+
+def test_a_repair_keeps_what_follows_a_section_header(tmp_path):
+    raw = b"[trac] ; kept\nbase_url =\n[logging]   # as the host had it\nlog_level = DEBUG\n"
+    ini, said = ini_repair.repaired(raw + b"[trac]\nbase_url = http://x/\n")
+    assert said[0] == "[trac] written twice, merged"
+    assert (
+        "[trac] ; kept\n" in ini.render() and "[logging]   # as the host had it\n" in ini.render()
+    )
