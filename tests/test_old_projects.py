@@ -352,3 +352,17 @@ def test_a_repair_keeps_what_follows_a_section_header(tmp_path):
     assert (
         "[trac] ; kept\n" in ini.render() and "[logging]   # as the host had it\n" in ini.render()
     )
+
+
+@pytest.mark.parametrize("name", ["C#", "what?", "100%"])
+def test_the_dry_run_reads_the_version_of_a_project_with_any_name(tmp_path, tree, name):
+    """The database was opened by a URI not quoted: for "C#" SQLite opened
+    (and made) the file "C" beside the project, read-write, and the upgrade
+    the project needs went unsaid."""
+    env = tmp_path / name
+    make_old_environment(env, version=29, data=False)
+    before = tree_digest(tmp_path)
+    planned = old_projects.plan(env, tree, migrate.trac_database_version())
+    assert tree_digest(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "bzr"])
+    assert any(f.action is Action.UPGRADE and "version 29" in f.text for f in planned.findings)

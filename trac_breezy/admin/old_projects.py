@@ -20,6 +20,7 @@ Trac's upgrade) is reported too, and left to `upgrade` or to a person.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -265,9 +266,12 @@ def database_version(env_path: Path, ini: IniText) -> int | None:
         return None
     path = Path(uri[len("sqlite:") :])
     path = path if path.is_absolute() else env_path / path
+    # as_uri quotes what a URI would read otherwise: in a project named "C#",
+    # "#..." (with "?mode=ro") was cut off, and SQLite made the file ".../C".
+    uri = f"{path.absolute().as_uri()}?mode=ro"
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             row = db.execute("SELECT value FROM system WHERE name = 'database_version'").fetchone()
-    except sqlite3.Error:
+    except (sqlite3.Error, ValueError):  # ValueError: a NUL in the path
         return None
     return int(row[0]) if row and str(row[0]).isdigit() else None
