@@ -366,3 +366,15 @@ def test_the_dry_run_reads_the_version_of_a_project_with_any_name(tmp_path, tree
     assert tree_digest(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "bzr"])
     assert any(f.action is Action.UPGRADE and "version 29" in f.text for f in planned.findings)
+
+
+def test_a_plugin_too_deep_to_compile_is_named_not_a_crash(tmp_path, tree, capsys):
+    """Python's compiler gives up on a deeply nested expression with a
+    RecursionError, not a SyntaxError: the plugin check raised it and the whole
+    start ended in a traceback (Trac's own loader logs and skips such a file)."""
+    env = tmp_path / "deep"
+    make_old_environment(env, data=False)
+    (env / "plugins" / "table.py").write_text("TOTAL = 1" + " + 1" * 200_000 + "\n")
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+    assert "plugins/table.py: does not compile under Python" in capsys.readouterr().err
+    opens(env)
