@@ -378,3 +378,25 @@ def test_a_plugin_too_deep_to_compile_is_named_not_a_crash(tmp_path, tree, capsy
     assert migrate.open_projects(values(tmp_path, tree)) == {}
     assert "plugins/table.py: does not compile under Python" in capsys.readouterr().err
     opens(env)
+
+
+def test_the_front_page_hides_a_database_password(tmp_path, tree, monkeypatch):
+    """A password with a "/" that nobody quoted: Trac cannot parse the URI and
+    quotes it whole, and the front page showed it to every visitor."""
+    from trac_breezy.trac_app.front import projects
+
+    errors = tmp_path / "project-errors.json"
+    monkeypatch.setattr(paths, "PROJECT_ERRORS", errors)
+    env = tmp_path / "pg"
+    make_old_environment(env, data=False)
+    ini = env / "conf" / "trac.ini"
+    text = ini.read_text(encoding="utf-8")
+    ini.write_text(text.replace("sqlite:db/trac.db", "postgres://trac:s3cr/et@db:5432/trac"))
+    loaded = values(tmp_path, tree)
+    unserved = migrate.open_projects(loaded)
+    assert list(unserved) == ["pg"]
+    migrate.record_unserved(loaded, unserved)
+    for errors_file in (str(errors), ""):  # the start's line, or Trac's own message
+        shown = projects.load("pg", str(env), "/trac", str(tree), errors_file=errors_file)
+        assert shown.error and "postgres://trac:***@db:5432/trac" in shown.error, shown.error
+        assert "s3cr" not in shown.error
