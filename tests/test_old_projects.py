@@ -400,3 +400,16 @@ def test_the_front_page_hides_a_database_password(tmp_path, tree, monkeypatch):
         shown = projects.load("pg", str(env), "/trac", str(tree), errors_file=errors_file)
         assert shown.error and "postgres://trac:***@db:5432/trac" in shown.error, shown.error
         assert "s3cr" not in shown.error
+
+
+def test_a_database_version_int_cannot_read_stops_no_start(tmp_path, tree):
+    """ "²" passes str.isdigit() but not int(): the check raised ValueError and
+    the whole start ended in a traceback."""
+    import sqlite3
+
+    env = tmp_path / "odd"
+    make_old_environment(env, data=False)
+    with sqlite3.connect(env / "db" / "trac.db") as db:
+        db.execute("UPDATE system SET value = '²' WHERE name = 'database_version'")
+    assert old_projects.database_version(env, ini_repair.IniText("")) is None
+    assert "odd" in migrate.open_projects(values(tmp_path, tree))  # Trac says why

@@ -274,4 +274,4 @@ def database_version(env_path: Path, ini: IniText) -> int | None:
             row = db.execute("SELECT value FROM system WHERE name = 'database_version'").fetchone()
     except (sqlite3.Error, ValueError):  # ValueError: a NUL in the path
         return None
-    return int(row[0]) if row and str(row[0]).isdigit() else None
+    return int(row[0]) if row and str(row[0]).isdecimal() else None  # what int() reads
