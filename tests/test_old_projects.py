@@ -403,8 +403,9 @@ def test_the_front_page_hides_a_database_password(tmp_path, tree, monkeypatch):
 
 
 def test_a_database_version_int_cannot_read_stops_no_start(tmp_path, tree):
-    """ "²" passes str.isdigit() but not int(): the check raised ValueError and
-    the whole start ended in a traceback."""
+    """A version of "²" passes str.isdigit() but not int(): the check raised
+    ValueError, and so did Trac's own `database_version` in the upgrade step,
+    which caught only TracError: the whole start ended in a traceback."""
     import sqlite3
 
     env = tmp_path / "odd"
