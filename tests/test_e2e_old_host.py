@@ -71,6 +71,11 @@ def old_host(image: str, base: Path) -> tuple[Path, Path]:
     windows_paths(arduino)
     enable_missing_plugins(arduino)
     log_to_missing_file(arduino)
+    # Edited by hand on the Windows host in Notepad, which saved it in Windows-1252.
+    conf = arduino / "conf" / "trac.ini"
+    conf.write_bytes(
+        conf.read_text(encoding="utf-8").replace("Arduino", "Arduíno").encode("cp1252")
+    )
     make_old_environment(svn, "Old Subversion", version=29)
     repeat_option(svn)
     make_old_environment(rpc, "With XML-RPC", version=41)
@@ -126,7 +131,7 @@ def test_an_old_host_moves_in(image, tmp_path):
         stack.up()
         status, _, front = stack.get("/trac/")
         assert status == 200
-        for title in ("Projetos Arduino", "Old Subversion", "With XML-RPC", "Served by TracBzr"):
+        for title in ("Projetos Arduíno", "Old Subversion", "With XML-RPC", "Served by TracBzr"):
             assert title in front, title
         errors = re.findall(r'<p class="error">(.*?)</p>', front, re.S)
         assert any("conf/trac.ini: line" in e for e in errors), (errors, front[-3000:])
@@ -151,6 +156,7 @@ def test_an_old_host_moves_in(image, tmp_path):
 
         logs = stack.compose("logs", "--no-color", "web").stdout
         assert "arduino: made log/" in logs
+        assert "repaired conf/trac.ini (was Windows-1252, now UTF-8" in logs
         assert "svn: repaired conf/trac.ini ([header_logo] height set twice" in logs
         assert "serving 4 of 5 Trac projects; not garbled" in logs
         # Nothing lost: each repaired trac.ini has its copy.
