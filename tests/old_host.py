@@ -61,6 +61,11 @@ def old_host(image: str, base: Path) -> tuple[Path, Path]:
     windows_paths(arduino)
     enable_missing_plugins(arduino)
     log_to_missing_file(arduino)
+    # Edited by hand on the Windows host in Notepad, which saved it in Windows-1252.
+    conf = arduino / "conf" / "trac.ini"
+    conf.write_bytes(
+        conf.read_text(encoding="utf-8").replace("Arduino", "Arduíno").encode("cp1252")
+    )
     make_old_environment(svn, "Old Subversion", version=29)
     repeat_option(svn)
     make_old_environment(rpc, "With XML-RPC", version=41)

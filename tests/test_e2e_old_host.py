@@ -64,7 +64,7 @@ def test_an_old_host_moves_in(image, tmp_path):
         stack.up()
         status, _, front = stack.get("/trac/")
         assert status == 200
-        for title in ("Projetos Arduino", "Old Subversion", "With XML-RPC", "Served by TracBzr"):
+        for title in ("Projetos Arduíno", "Old Subversion", "With XML-RPC", "Served by TracBzr"):
             assert title in front, title
         errors = re.findall(r'<p class="error">(.*?)</p>', front, re.S)
         assert any("conf/trac.ini: line" in e for e in errors), (errors, front[-3000:])
@@ -95,6 +95,7 @@ def test_an_old_host_moves_in(image, tmp_path):
 
         logs = stack.compose("logs", "--no-color", "web").stdout
         assert "arduino: made log/" in logs
+        assert "repaired conf/trac.ini (was Windows-1252, now UTF-8" in logs
         assert "svn: repaired conf/trac.ini ([header_logo] height set twice" in logs
         assert "serving 4 of 5 Trac projects; not garbled" in logs
         # Nothing lost: each repaired trac.ini has its copy.

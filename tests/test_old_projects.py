@@ -187,6 +187,12 @@ def test_front_page_record(tmp_path, tree, monkeypatch):
         (b"\xef\xbb\xbf[trac]\nbase_url = x\n", "was UTF-8 with a byte-order mark, now UTF-8"),
         ("[project]\nname = Projetos Arduíno\n".encode("cp1252"), "was Windows-1252, now UTF-8"),
         (b"[a]\nx = 1\n[b]\ny = 2\n[a]\nz = 3\n", "[a] written twice, merged"),
+        # an empty first [components]: once the second joined it, the two
+        # compared equal and the wrong one was dropped, the third's lines with it
+        (
+            b"[components]\n[components]\nx.* = enabled\n[components]\ny = on\n",
+            "[components] written twice, merged",
+        ),
     ],
 )
 def test_ini_text_repairs_keep_every_value(raw, said):
@@ -274,3 +280,137 @@ def test_an_old_host_moves_in(tmp_path, tree, capsys):
 def test_what_python_2_could_not_read_either_is_refused(raw, message):
     with pytest.raises(ini_repair.IniError, match=re.escape(message)):
         ini_repair.repaired(raw)
+
+
+def no_waiting(seconds: int = 5):
+    """Fail instead of hanging when a call blocks (on a FIFO) for `seconds`."""
+    import contextlib
+    import signal
+
+    def stuck(signum: int, frame: object) -> None:
+        pytest.fail("blocked on a FIFO")  # not an OSError, which it catches
+
+    @contextlib.contextmanager
+    def guard():
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.alarm(seconds)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return guard()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_trac_ini_that_is_no_file_is_refused_without_waiting(tmp_path, tree, kind):
+    """A FIFO planted as trac.ini hung the start (and the dry run) for good."""
+    env = tmp_path / "odd"
+    make_old_environment(env, data=False)
+    ini = env / "conf" / "trac.ini"
+    ini.unlink()
+    os.mkfifo(ini) if kind == "fifo" else ini.mkdir()
+    with no_waiting():
+        unserved = migrate.open_projects(values(tmp_path, tree))
+    assert list(unserved) == ["odd"]
+    assert "conf/trac.ini: " in unserved["odd"] and "fix it by hand" in unserved["odd"]
+
+
+def describe_as_trac_does(env_path: Path, text: str) -> None:
+    """What Trac's Admin > Basic Settings form writes for a description (a textarea)."""
+    from trac.env import Environment
+
+    env = Environment(str(env_path))
+    env.config.set("project", "descr", text)
+    env.config.save()
+    env.shutdown()
+
+
+def test_a_description_of_two_paragraphs_is_no_reason_to_refuse(tmp_path, tree):
+    """Trac writes an empty line inside a value as a lone tab; configparser (and
+    Python 2's) go on with the value after it. The repair read the next line as
+    an option and refused a project Trac 1.6 opens; a form feed or U+2028 in a
+    value was split into two lines the same way."""
+    description = "Para one\n\nPara two\u2028same para\x0cstill"
+    clean, repeated = tmp_path / "clean", tmp_path / "repeated"
+    for env in (clean, repeated):
+        make_old_environment(env, data=False)
+        describe_as_trac_does(env, description)
+    repeat_option(repeated)
+    assert not old_projects.plan(clean, tree).findings
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+    for env in (clean, repeated):
+        trac = opens(env)
+        assert trac.project_description == description, env.name
+
+
+def test_a_repair_keeps_what_follows_a_section_header(tmp_path):
+    raw = b"[trac] ; kept\nbase_url =\n[logging]   # as the host had it\nlog_level = DEBUG\n"
+    ini, said = ini_repair.repaired(raw + b"[trac]\nbase_url = http://x/\n")
+    assert said[0] == "[trac] written twice, merged"
+    assert (
+        "[trac] ; kept\n" in ini.render() and "[logging]   # as the host had it\n" in ini.render()
+    )
+
+
+@pytest.mark.parametrize("name", ["C#", "what?", "100%"])
+def test_the_dry_run_reads_the_version_of_a_project_with_any_name(tmp_path, tree, name):
+    """The database was opened by a URI not quoted: for "C#" SQLite opened
+    (and made) the file "C" beside the project, read-write, and the upgrade
+    the project needs went unsaid."""
+    env = tmp_path / name
+    make_old_environment(env, version=29, data=False)
+    before = tree_digest(tmp_path)
+    planned = old_projects.plan(env, tree, migrate.trac_database_version())
+    assert tree_digest(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "bzr"])
+    assert any(f.action is Action.UPGRADE and "version 29" in f.text for f in planned.findings)
+
+
+def test_a_plugin_too_deep_to_compile_is_named_not_a_crash(tmp_path, tree, capsys):
+    """Python's compiler gives up on a deeply nested expression with a
+    RecursionError, not a SyntaxError: the plugin check raised it and the whole
+    start ended in a traceback (Trac's own loader logs and skips such a file)."""
+    env = tmp_path / "deep"
+    make_old_environment(env, data=False)
+    (env / "plugins" / "table.py").write_text("TOTAL = 1" + " + 1" * 200_000 + "\n")
+    assert migrate.open_projects(values(tmp_path, tree)) == {}
+    assert "plugins/table.py: does not compile under Python" in capsys.readouterr().err
+    opens(env)
+
+
+def test_the_front_page_hides_a_database_password(tmp_path, tree, monkeypatch):
+    """A password with a "/" that nobody quoted: Trac cannot parse the URI and
+    quotes it whole, and the front page showed it to every visitor."""
+    from trac_breezy.trac_app.front import projects
+
+    errors = tmp_path / "project-errors.json"
+    monkeypatch.setattr(paths, "PROJECT_ERRORS", errors)
+    env = tmp_path / "pg"
+    make_old_environment(env, data=False)
+    ini = env / "conf" / "trac.ini"
+    text = ini.read_text(encoding="utf-8")
+    ini.write_text(text.replace("sqlite:db/trac.db", "postgres://trac:s3cr/et@db:5432/trac"))
+    loaded = values(tmp_path, tree)
+    unserved = migrate.open_projects(loaded)
+    assert list(unserved) == ["pg"]
+    migrate.record_unserved(loaded, unserved)
+    for errors_file in (str(errors), ""):  # the start's line, or Trac's own message
+        shown = projects.load("pg", str(env), "/trac", str(tree), errors_file=errors_file)
+        assert shown.error and "postgres://trac:***@db:5432/trac" in shown.error, shown.error
+        assert "s3cr" not in shown.error
+
+
+def test_a_database_version_int_cannot_read_stops_no_start(tmp_path, tree):
+    """A version of "²" passes str.isdigit() but not int(): the check raised
+    ValueError, and so did Trac's own `database_version` in the upgrade step,
+    which caught only TracError: the whole start ended in a traceback."""
+    import sqlite3
+
+    env = tmp_path / "odd"
+    make_old_environment(env, data=False)
+    with sqlite3.connect(env / "db" / "trac.db") as db:
+        db.execute("UPDATE system SET value = '²' WHERE name = 'database_version'")
+    assert old_projects.database_version(env, ini_repair.IniText("")) is None
+    assert "odd" in migrate.open_projects(values(tmp_path, tree))  # Trac says why

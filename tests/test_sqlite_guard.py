@@ -9,12 +9,14 @@ containers on one volume.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from old_trac import make_old_environment
 
 from trac_breezy.container import settings
 from trac_breezy.startup import sqlite_guard
@@ -165,3 +167,35 @@ def test_an_unusable_lock_path_stops_with_one_line(tmp_path):
     (tmp_path / sqlite_guard.LOCK_NAME).mkdir()  # a directory: EISDIR
     with pytest.raises(sqlite_guard.SQLiteShared, match="the SQLite guard needs this file"):
         sqlite_guard.hold(load(tmp_path))
+
+
+def test_an_old_host_s_windows_1252_trac_ini_does_not_stop_the_start(tmp_path):
+    """Trac 0.12 wrote trac.ini in the host's locale; the guard runs before the
+    repairs (old_projects) that make it UTF-8, and read it as UTF-8: the whole
+    start ended in a UnicodeDecodeError traceback."""
+    for name, database in (("arduino", None), ("docs", f"{PG}?schema=docs")):
+        make_old_environment(tmp_path / name, "Projetos Arduíno", version=26)
+        ini = tmp_path / name / "conf" / "trac.ini"
+        text = ini.read_text(encoding="utf-8")
+        if database:
+            text = text.replace("database = sqlite:db/trac.db", f"database = {database}")
+        assert "Arduíno" in text
+        ini.write_bytes(text.encode("cp1252"))
+    assert sqlite_guard.database_of(tmp_path / "docs") == f"{PG}?schema=docs"
+    assert sqlite_guard.sqlite_projects(tmp_path) == ["arduino"]
+
+
+def test_a_fifo_for_trac_ini_is_not_waited_on(tmp_path):
+    def stuck(signum: int, frame: object) -> None:
+        pytest.fail("the guard waits on the FIFO")  # not an OSError, which it catches
+
+    project(tmp_path, "code", None)
+    (tmp_path / "code" / "conf" / "trac.ini").unlink()
+    os.mkfifo(tmp_path / "code" / "conf" / "trac.ini")
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(5)
+    try:
+        assert sqlite_guard.sqlite_projects(tmp_path) == ["code"]  # counts as SQLite
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

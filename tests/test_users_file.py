@@ -8,7 +8,11 @@ for `htpasswd -nb{m,s,d,B,p} USER PASSWORD`; the end-to-end test
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
+
+import pytest
 
 from trac_breezy.admin import users
 from trac_breezy.admin.findings import Action
@@ -136,3 +140,25 @@ def test_a_restore_keeps_the_first_user_of_a_backup_with_a_byte_order_mark(tmp_p
     merge_users(backed_up, current)
     assert current.read_bytes() == f"carol:{SHA512}\nalice:{APR1}\nbob:{SHA1}\n".encode()
     assert users_line(current.read_bytes(), b"alice") == APR1.encode()
+
+
+def test_a_fifo_for_the_users_file_is_refused_not_waited_on(tmp_path: Path):
+    """The users file lives on a volume the servers' user writes: a FIFO there
+    hung the dry run (reading it) and the start (opening it to write)."""
+
+    def stuck(signum: int, frame: object) -> None:
+        pytest.fail("blocked on the FIFO")  # not an OSError, which both catch
+
+    fifo = tmp_path / ".htpasswd"
+    os.mkfifo(fifo)
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(5)
+    try:
+        (finding,) = inspect(fifo)
+        assert finding.action is Action.REFUSE
+        assert finding.text == f"{fifo} cannot be read: it is not a regular file"
+        with pytest.raises(OSError, match="is not a regular file"):
+            users.ensure_file(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

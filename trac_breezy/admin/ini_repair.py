@@ -19,8 +19,13 @@ option the value Python 2's parser gave, or nothing is written.
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from trac_breezy import NotRegularFile
 
 BOM = "\ufeff"
 # configparser's own patterns (RawConfigParser._SECT_TMPL and _OPT_TMPL).
@@ -33,7 +38,7 @@ class IniError(ValueError):
     """The file cannot be read even as Python 2 read it; the text says where."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Item:
     """One option: its first line and its continuation lines."""
 
@@ -41,12 +46,27 @@ class Item:
     lines: list[str]
 
 
-@dataclass
+@dataclass(eq=False)
 class Block:
     """A section header (None before the first) and what follows it."""
 
     name: str | None
+    header: str | None = None  # its line as written (what follows "]" kept)
     lines: list[str | Item] = field(default_factory=list)  # str: blank or comment
+
+
+def read(path: Path) -> bytes:
+    """The bytes of the trac.ini at `path`, followed through links as Trac does.
+
+    Opened without waiting: a FIFO planted there would otherwise hang the
+    start for good (Trac itself skips what is no regular file). Raises
+    OSError, or NotRegularFile.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{path} is not a regular file")
+        return file.read()
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
@@ -79,6 +99,13 @@ def strict_parser() -> configparser.RawConfigParser:
     return parser
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines as Trac reads the file (universal newlines: LF, CRLF, CR);
+    str.splitlines would also split at a form feed or U+2028 inside a value."""
+    unified = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unified.removesuffix("\n").split("\n") if unified else []
+
+
 def values(parser: configparser.RawConfigParser) -> dict[str, dict[str, str]]:
     return {name: dict(parser.items(name)) for name in parser.sections()}
 
@@ -90,19 +117,26 @@ class IniText:
         self.blocks: list[Block] = [Block(None)]
         self.newline = "\r\n" if "\r\n" in text else "\n"
         item: Item | None = None
-        for number, line in enumerate(text.splitlines(), 1):
+        indent = 0  # of the last option or header, as configparser's indent_level
+        for number, line in enumerate(lines_of(text), 1):
             stripped = line.strip()
             if not stripped or stripped.startswith(COMMENT_PREFIXES):
-                item = None if not stripped else item
+                # Neither ends an option: a deeper line after them continues
+                # it (Trac writes a description's empty line as a lone tab).
                 self.blocks[-1].lines.append(line)
                 continue
-            indented = line[: len(line) - len(line.lstrip())]
-            if item is not None and indented:  # a continuation line
-                item.lines.append(line)
+            depth = len(line) - len(line.lstrip())
+            if item is not None and depth > indent:  # a continuation line
+                # blank lines and comments since its first line are inside it
+                entries = self.blocks[-1].lines
+                at = next(i for i in range(len(entries) - 1, -1, -1) if entries[i] is item) + 1
+                item.lines += [e for e in entries[at:] if isinstance(e, str)] + [line]
+                del entries[at:]
                 continue
+            indent = depth
             header = SECTION.match(stripped)
             if header:
-                self.blocks.append(Block(header.group("header")))
+                self.blocks.append(Block(header.group("header"), line))
                 item = None
                 continue
             option = OPTION.match(stripped)
@@ -115,7 +149,7 @@ class IniText:
         out: list[str] = []
         for block in self.blocks:
             if block.name is not None:
-                out.append(f"[{block.name}]")
+                out.append(block.header or f"[{block.name}]")
             for entry in block.lines:
                 out.extend(entry.lines if isinstance(entry, Item) else [entry])
         return self.newline.join(out) + self.newline
@@ -230,7 +264,7 @@ def repaired(raw: bytes) -> tuple[IniText, list[str]]:
     """
     text, encoding = decode(raw)
     ini = IniText(text)  # its errors name the line
-    before = values(parse_leniently(text))
+    before = values(parse_leniently("\n".join(lines_of(text))))
     said = [f"was {encoding}, now UTF-8"] if encoding else []
     said += ini.merge_repeats()
     check_same(ini, before)

@@ -20,6 +20,7 @@ Trac's upgrade) is reported too, and left to `upgrade` or to a person.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -29,6 +30,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trac_breezy.admin import ini_repair
 from trac_breezy.admin.findings import Action, Finding
 from trac_breezy.admin.ini_repair import IniError, IniText, repaired
 from trac_breezy.admin.trac_env import COMPONENTS
@@ -66,7 +68,7 @@ def plan(env_path: Path, bzr_root: Path, current_version: int | None = None) -> 
     """Everything start-up will repair in `env_path`, and what it will leave."""
     result = Plan(env_path.name)
     try:
-        raw = (env_path / INI).read_bytes()
+        raw = ini_repair.read(env_path / INI)
         ini, result.changes = repaired(raw)
     except (OSError, IniError) as error:
         result.refused = f"{INI}: {' '.join(str(error).split())}"
@@ -264,9 +266,12 @@ def database_version(env_path: Path, ini: IniText) -> int | None:
         return None
     path = Path(uri[len("sqlite:") :])
     path = path if path.is_absolute() else env_path / path
+    # as_uri quotes what a URI would read otherwise: in a project named "C#",
+    # "#..." (with "?mode=ro") was cut off, and SQLite made the file ".../C".
+    uri = f"{path.absolute().as_uri()}?mode=ro"
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             row = db.execute("SELECT value FROM system WHERE name = 'database_version'").fetchone()
-    except sqlite3.Error:
+    except (sqlite3.Error, ValueError):  # ValueError: a NUL in the path
         return None
-    return int(row[0]) if row and str(row[0]).isdigit() else None
+    return int(row[0]) if row and str(row[0]).isdecimal() else None  # what int() reads

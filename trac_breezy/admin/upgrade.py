@@ -49,7 +49,6 @@ def timestamp() -> str:
 
 def database_versions(env_path: Path) -> tuple[int | None, bool]:
     """(the environment's database version, whether it needs an upgrade)."""
-    from trac.core import TracError
     from trac.env import Environment
 
     try:
@@ -61,7 +60,7 @@ def database_versions(env_path: Path) -> tuple[int | None, bool]:
         ) from None
     try:
         return env.database_version, env.needs_upgrade()
-    except TracError as error:
+    except Exception as error:  # TracError, or what a plugin's check or the data raise
         raise UpgradeError(f"{env_path}: {one_line(error)}") from None
     finally:
         env.shutdown()

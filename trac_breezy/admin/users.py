@@ -35,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trac_breezy import log, one_line
+from trac_breezy import log, one_line, open_regular
 from trac_breezy.admin import AdminError, command, emails, users_file
 from trac_breezy.container import checks, identity
 from trac_breezy.container.identity import Identity
@@ -111,8 +111,12 @@ def make_decoy() -> str:
 
 
 def ensure_file(htpasswd: Path) -> None:
-    """Create an empty user file, readable by Apache (its owner) and nobody else."""
-    os.close(os.open(htpasswd, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640))
+    """Create an empty user file, readable by Apache (its owner) and nobody else.
+
+    A FIFO there is refused, not waited on (opened for writing, it would
+    block the start until something read it).
+    """
+    os.close(open_regular(htpasswd, os.O_RDWR | os.O_CREAT, 0o640))
 
 
 def servers_keep_the_file(htpasswd: Path, server: Identity) -> bool:

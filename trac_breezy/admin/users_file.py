@@ -20,11 +20,13 @@ Apache; on Linux APR hands it to crypt(), which never matches.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from trac_breezy import open_regular
 from trac_breezy.admin.findings import Action, Finding
 
 BOM = b"\xef\xbb\xbf"
@@ -99,11 +101,13 @@ def kind(hashed: str | None) -> str:
 def inspect(path: Path) -> list[Finding]:
     """What the users file holds and which lines cannot work here, one line each."""
     try:
-        data = path.read_bytes()
+        with os.fdopen(open_regular(path), "rb") as file:  # never waiting on a FIFO
+            data = file.read()
     except FileNotFoundError:
         return [Finding(SUBJECT, Action.OK, f"{path} does not exist yet; start-up creates it")]
     except OSError as error:
-        return [Finding(SUBJECT, Action.REFUSE, f"{path} cannot be read: {error.strerror}")]
+        why = error.strerror or "it is not a regular file"
+        return [Finding(SUBJECT, Action.REFUSE, f"{path} cannot be read: {why}")]
     found = lines(data)
     counted: dict[str, UserLine] = {}
     for line in found:

@@ -25,13 +25,13 @@ servers' user can write the directory, so root must not trust what is there.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 from pathlib import Path
 
 from trac_breezy import NotRegularFile, log, open_regular
+from trac_breezy.admin import ini_repair
 from trac_breezy.admin.trac_env import list_projects
 from trac_breezy.container.settings import Settings
 
@@ -46,13 +46,16 @@ class SQLiteShared(Exception):
 def database_of(env_path: Path) -> str:
     """`[trac] database` of a project's own trac.ini (Trac's default when unset).
 
-    Read with configparser rather than Trac, which would open the database.
+    Read as the start-up repairs read it (ini_repair: repeated options, a
+    byte-order mark, Windows-1252 from an old host, never waiting on a
+    FIFO) rather than through Trac, which would open the database; this runs
+    before those repairs. A file that cannot be read counts as SQLite.
     """
-    import configparser
-
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
-    with contextlib.suppress(OSError, configparser.Error):
-        parser.read(env_path / "conf" / "trac.ini", encoding="utf-8")
+    try:
+        text, _ = ini_repair.decode(ini_repair.read(env_path / "conf" / "trac.ini"))
+        parser = ini_repair.parse_leniently(text)
+    except (OSError, ini_repair.IniError):
+        return DEFAULT_DATABASE
     return parser.get("trac", "database", fallback=DEFAULT_DATABASE).strip() or DEFAULT_DATABASE
 
 

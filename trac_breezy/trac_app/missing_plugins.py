@@ -94,6 +94,8 @@ def _compiled(path: str, mtime_ns: int, size: int) -> str | None:
             compile(source.read(), path, "exec", dont_inherit=True)
     except SyntaxError as error:
         return f"does not compile under Python {THIS_PYTHON} (line {error.lineno}: {error.msg})"
+    except (RecursionError, MemoryError) as error:  # Trac's loader catches them too
+        return f"does not compile under Python {THIS_PYTHON} ({error})"
     except (OSError, ValueError) as error:
         return f"cannot be read as Python source ({error})"
     return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ from trac_breezy.trac_app.front.access import EVERYONE, Visitor, visitor
 from trac_breezy.trac_app.front.activity import Event, latest
 
 CACHE_SECONDS = 2.0
+# The password of a URI in a message (Trac quotes `[trac] database` whole when
+# it cannot parse it: "Invalid format postgres://trac:pass/word@db/trac").
+URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/:@\s<>]*:)[^@\s<>]*@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,11 @@ def start_errors(errors_file: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
+def without_passwords(text: str) -> str:
+    """`text` with the password of each URI in it hidden: anyone sees the front page."""
+    return URI_PASSWORD.sub(r"\1***@", text)
+
+
 def load(
     slug: str, path: str, trac_url: str, bzr_root: str, authz_file: str = "", errors_file: str = ""
 ) -> Project:
@@ -200,7 +209,7 @@ def load(
         env = open_environment(path, use_cache=True)
     except Exception as e:  # what Trac's own index shows, too, unless the start said more
         error = start_errors(errors_file).get(slug) or exception_to_unicode(e)
-        return Project(slug, slug, "", Href(trac_url)(slug), error=error)
+        return Project(slug, slug, "", Href(trac_url)(slug), error=without_passwords(error))
     try:
         return summarize(slug, env, trac_url, bzr_root, authz_file)
     except Exception as e:
