@@ -414,3 +414,49 @@ def test_a_database_version_int_cannot_read_stops_no_start(tmp_path, tree):
         db.execute("UPDATE system SET value = '²' WHERE name = 'database_version'")
     assert old_projects.database_version(env, ini_repair.IniText("")) is None
     assert "odd" in migrate.open_projects(values(tmp_path, tree))  # Trac says why
+
+
+def test_inline_comments_are_read_as_python_2_read_them():
+    """Python 2.7's RawConfigParser._read cut an option's value at its first
+    `;` preceded by white space (`if pos != -1 and optval[pos-1].isspace()`);
+    Python 3 keeps `1 ; note` whole, which Trac 1.6 then fails to read as a
+    number or a boolean."""
+    raw = (
+        b"[ticket]\nmax_description_size = 262144 ; the old limit\n"
+        b"[a]\nsemicolon = a;b\nurl = http://x/?q=1 ;c\nleading = ;kept\n"
+        b"long = first ; cut\n  second ; kept\n"
+    )
+    ini, said = ini_repair.repaired(raw)
+    parser = ini_repair.strict_parser()
+    parser.read_string(ini.render())
+    assert parser.getint("ticket", "max_description_size") == 262144
+    assert dict(parser.items("a")) == {
+        "semicolon": "a;b",
+        "url": "http://x/?q=1",
+        "leading": ";kept",
+        "long": "first\nsecond ; kept",
+    }
+    assert (
+        "[ticket] max_description_size: '; the old limit' was a comment to Python 2, dropped"
+        in (said)
+    )
+    assert ini_repair.repaired(ini.render().encode())[1] == []  # once is enough
+
+
+def test_a_surprise_in_one_project_stops_no_other(tmp_path, tree, monkeypatch, capsys):
+    """Whatever a repair raises that nobody foresaw, it is that project's alone."""
+    for name in ("alpha", "beta"):
+        make_old_environment(tmp_path / name)
+    real_plan = old_projects.plan
+
+    def plan(env_path, *args, **kwargs):
+        if env_path.name == "alpha":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_plan(env_path, *args, **kwargs)
+
+    monkeypatch.setattr(old_projects, "plan", plan)
+    unserved = migrate.open_projects(values(tmp_path, tree))
+    assert list(unserved) == ["alpha"]
+    assert "RecursionError: maximum recursion depth exceeded" in unserved["alpha"]
+    assert database_version(tmp_path / "beta") == 45
+    assert "error: alpha: its repairs failed" in capsys.readouterr().err

@@ -185,6 +185,24 @@ class IniText:
                     )
         return said
 
+    def drop_inline_comments(self) -> list[str]:
+        """Python 2's ConfigParser cut a value at its first `;` when a space
+        came before it (`x = 1 ; note` read as `1`); Python 3's keeps it all.
+        The value is written as Python 2 read it; what changed, one phrase each."""
+        said = []
+        for block in self.blocks:
+            for entry in block.lines:
+                if isinstance(entry, Item):
+                    first = entry.lines[0]
+                    cut = python2_value_end(first)
+                    if cut is not None:
+                        entry.lines[0] = first[:cut].rstrip()
+                        said.append(
+                            f"[{block.name}] {entry.key}: {first[cut:].strip()!r} was a comment "
+                            "to Python 2, dropped"
+                        )
+        return said
+
     @staticmethod
     def value_of(item: Item) -> str:
         match = OPTION.match(item.lines[0].strip())
@@ -255,6 +273,28 @@ def parse_leniently(text: str) -> configparser.RawConfigParser:
     return parser
 
 
+def python2_value_end(line: str) -> int | None:
+    """Where Python 2.7's ConfigParser ended the value on an option's first
+    line (`RawConfigParser._read`: the first `;` of the value, if a space comes
+    right before it), or None when it kept the whole line."""
+    match = OPTION.match(line.strip())
+    if match is None:
+        return None
+    value_start = line.index(line.strip()) + match.start("value")
+    value = line[value_start:]
+    position = value.find(";")
+    if position > 0 and value[position - 1].isspace():
+        return value_start + position
+    return None
+
+
+def without_inline_comments(text: str) -> str:
+    """`text` with each option's first line cut where Python 2 cut it."""
+    ini = IniText(text)
+    ini.drop_inline_comments()
+    return ini.render()
+
+
 def repaired(raw: bytes) -> tuple[IniText, list[str]]:
     """The file as Python 2's Trac read it, fit for Trac 1.6, and what that took.
 
@@ -264,8 +304,10 @@ def repaired(raw: bytes) -> tuple[IniText, list[str]]:
     """
     text, encoding = decode(raw)
     ini = IniText(text)  # its errors name the line
-    before = values(parse_leniently("\n".join(lines_of(text))))
+    python2 = without_inline_comments(text)
+    before = values(parse_leniently("\n".join(lines_of(python2))))
     said = [f"was {encoding}, now UTF-8"] if encoding else []
+    said += ini.drop_inline_comments()
     said += ini.merge_repeats()
     check_same(ini, before)
     return ini, said

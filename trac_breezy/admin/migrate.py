@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from trac_breezy import log, one_line, replace_file
@@ -53,28 +54,39 @@ def open_projects(loaded: Settings) -> dict[str, str]:
     parent = loaded.trac_env_parent_dir
     unserved: dict[str, str] = {}
     for name in list_projects(parent):
-        env_path = parent / name
-        planned = old_projects.plan(env_path, loaded.bzr_root)
-        if planned.refused:
-            unserved[name] = f"{planned.refused}; fix it by hand and restart (docs/migration.md)"
-            log(f"error: {name}: {unserved[name]}")
-            continue
         try:
-            said = old_projects.carry_out(env_path, planned)
-        except OSError as error:
-            unserved[name] = (
-                f"the repairs it needs could not be written ({one_line(error)}); "
-                "give the servers' user write access to the project and restart"
+            reason = repair(parent / name, loaded)
+        except Exception as error:  # whatever else: this project only, never the others
+            reason = (
+                f"its repairs failed ({type(error).__name__}: {one_line(error)}); it is left "
+                "as it was (a trac.ini copy beside it if one was written); report this, fix it "
+                "by hand and restart"
             )
-            log(f"error: {name}: {unserved[name]}")
-            continue
-        if said:
-            log(said)
-        for finding in planned.findings:
-            if finding.action is Action.SKIP:
-                log(finding.line())
+        if reason:
+            unserved[name] = reason
+            log(f"error: {name}: {reason}")
     unserved.update(upgrade.upgrade_all(loaded, skip=unserved))
     return unserved
+
+
+def repair(env_path: Path, loaded: Settings) -> str | None:
+    """One project's repairs, logged; why it cannot be served, or None."""
+    planned = old_projects.plan(env_path, loaded.bzr_root)
+    if planned.refused:
+        return f"{planned.refused}; fix it by hand and restart (docs/migration.md)"
+    try:
+        said = old_projects.carry_out(env_path, planned)
+    except OSError as error:
+        return (
+            f"the repairs it needs could not be written ({one_line(error)}); "
+            "give the servers' user write access to the project and restart"
+        )
+    if said:
+        log(said)
+    for finding in planned.findings:
+        if finding.action is Action.SKIP:
+            log(finding.line())
+    return None
 
 
 def log_users_file(loaded: Settings) -> None:

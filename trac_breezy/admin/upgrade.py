@@ -78,7 +78,13 @@ def upgrade_all(loaded: Settings, skip: Collection[str] = ()) -> dict[str, str]:
             upgrade_if_needed(parent / name, parent / BACKUP_DIR_NAME)
         except UpgradeError as error:
             failed[name] = str(error)
-            log(f"error: {error}")
+        except Exception as error:  # whatever else: this project only, never the others
+            failed[name] = (
+                f"{name}: the upgrade check failed ({type(error).__name__}: {one_line(error)}); "
+                "fix the cause and restart"
+            )
+        if name in failed:
+            log(f"error: {failed[name]}")
     return failed
 
 
