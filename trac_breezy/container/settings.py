@@ -353,8 +353,9 @@ class Settings:
         1,
         256,
         "`WSGIDaemonProcess trac threads=`",
-        "Threads in each of Trac's daemon processes. 2 x 4 is about 20 % faster on two cores "
-        "(`docs/benchmarks.md`), but every slow client (or slow page) holds a thread until "
+        "Threads in each of Trac's daemon processes. 2 x 4 is faster on two cores "
+        "(`docs/benchmarks.md`, shape of the daemon group), but every slow client (or slow "
+        "page) holds a thread until "
         "Apache's timeouts end it, so the default keeps 30 of them.",
     )
     bzr_wsgi_processes: int = number(
