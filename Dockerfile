@@ -29,7 +29,7 @@ RUN python3.13 -m venv /opt/trac-breezy \
     && /opt/trac-breezy/bin/mod_wsgi-express module-config > /tmp/wsgi-module.conf \
     && cat /tmp/wsgi-module.conf
 
-# Trac plugins from PyPI, chosen at build time (README, Plugins): pinned
+# Trac plugins from PyPI, chosen at build time (docs/plugins.md): pinned
 # requirement specifiers, e.g. --build-arg TRAC_PLUGINS="TracAccountManager==0.6.0";
 # nothing is downloaded at start. The lock's versions are constraints, so a
 # plugin cannot move Trac or Breezy. Declared this late so that another
@@ -102,7 +102,7 @@ ENV PATH=/opt/trac-breezy/bin:$PATH \
     PGPASSFILE=/run/trac-breezy/server/pgpass \
     TRAC_BREEZY_SERVER_RUN_DIR=/run/trac-breezy/server
 VOLUME ["/var/lib/trac", "/srv/bzr", "/var/lib/trac-breezy"]
-# 8443: HTTPS, when TLS_CERT_FILE is set (README, HTTPS).
+# 8443: HTTPS, when TLS_CERT_FILE is set (docs/https.md).
 EXPOSE 8080 8443
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["docker-entrypoint"]

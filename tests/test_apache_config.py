@@ -271,7 +271,7 @@ def test_the_healthcheck_is_left_out_of_the_access_log():
     assert re.search(r"^CustomLog \S+ combined_time env=!tb_healthcheck$", conf, re.M)
 
 
-# -- HTTPS (README: HTTPS) ------------------------------------------------------------------
+# -- HTTPS (docs/https.md) ----------------------------------------------------------------
 
 TLS_ENV = {
     "TLS_CERT_FILE": "/run/secrets/trac-breezy/tls.crt",
@@ -389,13 +389,14 @@ PLUGIN = ROOT / "trac_breezy" / "brz_plugin" / "trac_breezy_streaming.py"
 
 
 def readme_install_command() -> str:
-    """The README's command that installs the client plugin (section "Fast pushes")."""
-    section = (ROOT / "README.md").read_text().split("### Fast pushes: the client plugin", 1)[1]
+    """The command that installs the client plugin (docs/push.md, "Fast pushes")."""
+    page = (ROOT / "docs" / "push.md").read_text()
+    section = page.split("## Fast pushes: the client plugin", 1)[1]
     return section.split("```sh\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_readme_publishes_the_client_plugin_s_sha256():
-    """Change the plugin, and the README's hash (and its command) must follow."""
+    """Change the plugin, and the published hash (and its command) must follow."""
     published = re.findall(r"\b[0-9a-f]{64}\b", readme_install_command())
     assert published == [hashlib.sha256(PLUGIN.read_bytes()).hexdigest()]
 

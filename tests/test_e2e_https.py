@@ -1,4 +1,4 @@
-"""HTTPS, both ways (README: HTTPS), against the real image.
+"""HTTPS, both ways (docs/https.md), against the real image.
 
 In the container's Apache: the test makes its own CA and a certificate for
 127.0.0.1, mounts them as compose.yaml mounts secrets, and checks the
@@ -240,7 +240,7 @@ def test_the_client_plugin_comes_over_https_with_its_digest(tls_stack: Stack, te
 
 
 def install(command: str, url: str, home: Path, ca: Path) -> subprocess.CompletedProcess:
-    """The README's install command (without its last check), fetching `url`."""
+    """The install command of docs/push.md (without its last check), fetching `url`."""
     script = re.sub(r"(?m)^url=\S+", f"url={url}", command.split("\nbrz plugins", 1)[0])
     env = {**os.environ, "HOME": str(home), "CURL_CA_BUNDLE": str(ca)}
     return subprocess.run(
@@ -266,7 +266,8 @@ def test_the_readme_s_install_command_installs_the_plugin_only_when_it_matches(
     tls_stack: Stack, test_ca: TestCA, tmp_path: Path
 ):
     """The command installed whatever came: a swapped file ran in the user's brz."""
-    section = (ROOT / "README.md").read_text().split("### Fast pushes: the client plugin", 1)[1]
+    page = (ROOT / "docs" / "push.md").read_text()
+    section = page.split("## Fast pushes: the client plugin", 1)[1]
     command = section.split("```sh\n", 1)[1].split("```", 1)[0]
     installed = tmp_path / ".config" / "breezy" / "plugins" / "trac_breezy_streaming.py"
     url = f"https://127.0.0.1:{https_port(tls_stack)}/client/trac_breezy_streaming.py"

@@ -1,8 +1,8 @@
-"""Operating the stack: upgrades at start, backup and restore, as the README says.
+"""Operating the stack: upgrades at start, backup and restore, as docs/backup.md says.
 
 Everything runs against the built image on a real Docker engine: the old
 environment is upgraded by the real entrypoint, the backup is taken while
-Apache serves, and the restore follows the README's commands word for word.
+Apache serves, and the restore follows the commands of docs/backup.md word for word.
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ def test_failed_upgrade_changes_nothing_and_the_other_projects_serve(image, tmp_
 
 
 def readme_restore_commands() -> list[str]:
-    """The restore commands of the README's Back up section, as written there."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Back up", 1)[1].split("\n## ", 1)[0]
+    """The restore commands of docs/backup.md, as written there."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "backup.md").read_text()
+    section = page.split("# Back up, restore and upgrade", 1)[1].split("\n## ", 1)[0]
     block = section.split("To restore", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line and not line.startswith("#")]
 

@@ -1,4 +1,4 @@
-"""The package's layout keeps its promises (README, Layout).
+"""The package's layout keeps its promises (docs/architecture.md, Layout).
 
 Each folder of `trac_breezy/` is a room for one runtime, and imports between
 rooms point one way only; no module imports itself back through others; the
@@ -156,10 +156,10 @@ def test_the_checks_see_imports_in_functions_and_skip_type_only_ones(tmp_path):
 
 
 def test_the_readme_s_layout_names_every_module_and_script():
-    """The README's Layout section draws the tree: a new module gets its line there."""
-    readme = (PACKAGE.parent / "README.md").read_text()
-    drawing = readme.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    """docs/architecture.md's Layout section draws the tree: a new module gets its line there."""
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    drawing = page.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
     files = [p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"]
     files += sorted((PACKAGE.parent / "wsgi").glob("*.wsgi"))
     missing = [str(p.relative_to(PACKAGE.parent)) for p in files if p.name not in drawing]
-    assert not missing, f"add a line for each to the README's Layout: {missing}"
+    assert not missing, f"add a line for each to docs/architecture.md's Layout: {missing}"

@@ -215,19 +215,35 @@ def test_variable_and_its_file_together_are_refused(private_dir):
         settings.load({"LISTEN_PORT": "9090", "LISTEN_PORT_FILE": str(secret)})
 
 
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
 def test_readme_lists_every_variable_exactly_as_the_table_says():
-    readme = (ROOT / "README.md").read_text()
-    assert settings.markdown_table() in readme, (
-        "README.md's table of variables differs from trac_breezy/container/settings.py; "
-        "paste the output of `python -m trac_breezy.container.settings` into README.md"
+    """docs/configuration.md (the README's way in to the variables) shows the table as declared."""
+    page = CONFIGURATION.read_text()
+    assert settings.markdown_table() in page, (
+        "docs/configuration.md's table of variables differs from "
+        "trac_breezy/container/settings.py; paste the output of "
+        "`python -m trac_breezy.container.settings` into docs/configuration.md"
     )
 
 
 def test_every_documented_variable_exists():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split(settings.markdown_table().splitlines()[0], 1)[1].split("\n\n", 1)[0]
+    page = CONFIGURATION.read_text()
+    table = page.split(settings.markdown_table().splitlines()[0], 1)[1].split("\n\n", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z_]+)`", table, re.M))
     assert documented == set(settings.BY_NAME)
+
+
+def test_the_architecture_page_says_where_every_variable_lands():
+    """The "Where it lands" column left the user's table for docs/architecture.md."""
+    page = ARCHITECTURE.read_text()
+    assert settings.lands_table() in page, (
+        "docs/architecture.md's table of where each variable lands differs from "
+        "trac_breezy/container/settings.py; paste the output of "
+        "`python -m trac_breezy.container.settings --lands` into docs/architecture.md"
+    )
 
 
 # -- HTTPS -----------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ Every environment variable the container understands is one field of
 `Settings`, declared with `setting(...)`: its default, its check, its type and
 where it lands. The same table drives the entrypoint (validation and the Apache
 configuration it renders), the unit tests (every row is checked against hostile
-values) and the README's list of variables (`python -m
-trac_breezy.container.settings` prints it; a test keeps the README equal to
-it), so the three cannot drift. `load` parses every value once; code after it
-reads typed attributes (`settings.bzr_allow_writes` is a bool), never strings.
+values) and the documentation's list of variables (`python -m
+trac_breezy.container.settings` prints docs/configuration.md's table, `--lands`
+docs/architecture.md's; tests keep the pages equal to it), so they cannot
+drift. `load` parses every value once; code after it reads typed attributes
+(`settings.bzr_allow_writes` is a bool), never strings.
 
 Values end up inside Apache's configuration, mostly as `SetEnv` directives.
 Anything that could change the meaning of that configuration (a line break, a
@@ -80,7 +81,7 @@ class SettingsError(Exception):
 class Setting:
     """One environment variable: its default, its check, its type and where it lands.
 
-    `lands` and `help` are for people (the README).
+    `lands` and `help` are for people (docs/architecture.md, docs/configuration.md).
     """
 
     name: str
@@ -352,8 +353,9 @@ class Settings:
         1,
         256,
         "`WSGIDaemonProcess trac threads=`",
-        "Threads in each of Trac's daemon processes. 2 x 4 is about 20 % faster on two cores "
-        "(`docs/benchmarks.md`), but every slow client (or slow page) holds a thread until "
+        "Threads in each of Trac's daemon processes. 2 x 4 is faster on two cores "
+        "(`docs/benchmarks.md`, shape of the daemon group), but every slow client (or slow "
+        "page) holds a thread until "
         "Apache's timeouts end it, so the default keeps 30 of them.",
     )
     bzr_wsgi_processes: int = number(
@@ -575,13 +577,21 @@ def _check_form(setting: Setting, value: str) -> str | None:
 
 
 def markdown_table() -> str:
-    """The README's table of variables."""
-    lines = ["| Variable | Default | Where it lands | What it does |", "|---|---|---|---|"]
+    """The table of variables for people who run the image (docs/configuration.md)."""
+    lines = ["| Variable | Default | What it does |", "|---|---|---|"]
     for s in SETTINGS:
         default = f"`{s.default}`" if s.default else "(empty)"
-        lines.append(f"| `{s.name}` | {default} | {s.lands} | {s.help} |")
+        lines.append(f"| `{s.name}` | {default} | {s.help} |")
+    return "\n".join(lines)
+
+
+def lands_table() -> str:
+    """Where each variable ends up in Apache or Trac (docs/architecture.md)."""
+    lines = ["| Variable | Where it lands |", "|---|---|"]
+    lines += [f"| `{s.name}` | {s.lands} |" for s in SETTINGS]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown_table() + "\n")
+    table = lands_table() if sys.argv[1:] == ["--lands"] else markdown_table()
+    sys.stdout.write(table + "\n")

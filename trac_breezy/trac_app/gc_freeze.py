@@ -1,51 +1,12 @@
 """WSGI middleware around Trac (and the smart server): freeze the warm heap,
 so Trac's collection after every request stays cheap, and keep it freeable.
 
-Trac's `dispatch_request` ends every request with a full `gc.collect()`
-(trac/web/main.py, to break reference cycles the request left behind). A
-full collection walks every container object in the process: Trac's and
-Breezy's modules, each project's components, compiled templates; about
-60,000 objects in one of our daemon processes, which makes it 20-36 ms per
-request, more than rendering the page itself. Profiled with py-spy under wrk
-(2 daemon processes x 15 threads, wiki page): 79 % of the time the GIL was
-held went to that one call.
-
-Python can take objects out of the collector's way: `gc.freeze()` moves
-every object tracked at that moment into a permanent generation that
-collections skip. So once a process is warm, the objects that live as long
-as it does are frozen, and Trac's per-request collection only walks what the
-requests made since: it still breaks every cycle a request leaves behind.
-
-Freezing is redone now and then (after 1, 2, 4, ... 1024 requests, then
-every 1024), each time unfreezing, collecting and freezing again, because:
-
-* warm-up is gradual: a project's first ticket page compiles templates its
-  first wiki page did not need, and a new project makes a new environment;
-* an object that was frozen and later dropped is only reclaimed by a
-  collection that sees it (for objects in reference cycles, such as an
-  environment Trac reloads after trac.ini changed). Redoing it every 1024
-  requests bounds how long such garbage stays.
-
-`gc.freeze()` freezes every object of the process, also those of requests
-still running in other threads (both apps share the daemon's threads):
-these become frozen garbage when their request ends, kept until the next
-refreeze. So a refreeze that is due waits for a moment when no other request
-is running (`in_flight`, counted over every app this middleware wraps, until
-the response is closed), and is done regardless only when the next one falls
-due. bench/memory_probe.py reports the frozen objects under a mixed load.
-
-The same heap upkeep makes Breezy's repositories freeable: repositories that
-Breezy's own code opens (the smart server's handlers) hold a reference cycle
-through a Rust extension that the collector cannot see into (see
-`trac_breezy.trac_app.bzr.collectable`), so every `SWEEP_EVERY` requests,
-and at each refreeze, `collectable.sweep` finds them, and a collection frees
-those already dropped.
-
-A re-freeze costs one full collection (the 20-36 ms above), at most once per
-1024 requests after warm-up; a sweep costs one pass over the objects not
-frozen, every `SWEEP_EVERY` requests. Trac's own code is left as it is (no
-patching of `trac.web.main.gc`): its collection after every request still
-runs.
+Trac's `dispatch_request` ends every request with a full `gc.collect()`, which
+walks every object of the warm process; frozen (`gc.freeze()`), those objects
+are skipped, and refreezing now and then (after 1, 2, 4, ... 1024 requests,
+then every 1024, when no other request runs) keeps late garbage bounded. The
+same upkeep sweeps Breezy's repositories (`collectable`). Why each choice, and
+what it costs: docs/architecture.md, "The heap freeze around Trac".
 """
 
 from __future__ import annotations

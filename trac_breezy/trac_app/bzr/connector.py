@@ -1,113 +1,17 @@
-"""The Trac side of the Bazaar backend: the components Trac loads, and the design.
+"""The Trac side of the Bazaar backend: the components Trac loads.
 
 Why this module exists: it is the Trac plugin entry point.  Loading it
 registers every component of the backend (:class:`BzrConnector`, which
 hands Trac a repository of type ``bzr``, and :class:`BzrPropertyRenderer`);
 it also holds the cached mode (:class:`BzrCachedRepository`) and
 :func:`notify_new_revisions` for push hooks.  The package docstring says
-which module does what; the design of the whole backend follows.
+which module does what.
 
-Why the backend exists: Trac 1.6 runs on Python 3 and the only Bazaar
-plugin for it, TracBzr, was written for Python 2 and bzrlib and died with
-them.  Breezy 3.3 keeps the Bazaar formats alive, so this package
-implements Trac's ``trac.versioncontrol.api`` (connector, repository, node,
-changeset) on Breezy's Python API, for repository type ``bzr``.
-
-What a repository ``dir`` may be
-    * a **branch** (``/srv/bzr/proj/trunk``): "single-branch mode";
-    * a **shared repository or plain folder of branches**: "multi-branch
-      mode".  Branches are found recursively (``trunk``, ``feature/x``) and
-      each shows up in the browser as a top-level directory whose path is the
-      branch's relative path; folders on the way (``feature``) are virtual
-      directories.
-
-Revision strings
-    * Single-branch mode: the revnos users see in ``brz log``: ``"12"`` for
-      mainline revisions, dotted ``"3.1.2"`` for merged ones.  Revnos are
-      stable as long as the branch only grows (commit, push, pull); after
-      ``uncommit`` or ``push --overwrite`` they may name other revisions.
-    * Multi-branch mode: the Bazaar **revision-id**, with every character
-      outside RFC 3986's unreserved set (letters, digits, ``-._~``)
-      percent-encoded, because Trac reads ``@`` as rev@path, ``/`` as
-      rev/path and ``:`` and ``,`` as log ranges:
-      ``jo@example.com-20240301120000-x1y2`` becomes
-      ``jo%40example.com-20240301120000-x1y2``.  A revision-id is the one
-      identity a commit keeps in every branch that contains it, so a commit
-      is one changeset, not one per branch.
-      :meth:`.repository.BzrRepository.display_rev` shows it as ``<branch>:<revno>``
-      (``trunk:12``, ``feature/x:3.1.2``), using its *home* branch: the first
-      of ``trunk`` then the other branches alphabetically that has it on its
-      mainline, else the first that merged it.  ``normalize_rev`` accepts the
-      quoted id, ``revid:<id>``, ``<branch>:<revno>`` and a bare revno, which
-      means a revno of ``trunk`` (or of the only branch).
-      The ``<branch>,<revno>`` form was not chosen: Trac's revision log splits
-      revision ranges on commas, and changeset URLs cannot hold ``/``.
-
-Order
-    Revisions of a branch are totally ordered by the reverse of Breezy's
-    merge-sorted log (``brz log -n0``, oldest first): merged revisions come
-    just before the merge that brought them in, so the order is topological
-    and only ever appended to.  ``previous_rev`` follows the first parent,
-    ``next_rev`` the first child.  In multi-branch mode the repository-wide
-    order is by commit time; a path inside a branch at a revision the branch
-    does not contain shows the branch as it was at that time (the newest
-    mainline revision not younger than it), the way Subversion shows every
-    branch at one global revision.
-
-Read-only and safe
-    Branches are opened with ``lock_read()`` only, which on local branches
-    takes no lock on disk; nothing under ``.bzr`` is ever written, and a
-    push holding the write lock does not stop readers.  A repository object
-    (one per request in Trac) reads each tip once, so a page sees one state;
-    a tip whose revisions are not visible yet (a push finishing between
-    loading the pack list and reading the tip) makes it refresh once.  A
-    missing or unreadable branch raises
-    :class:`~trac.versioncontrol.api.InvalidRepository` or
-    :class:`~trac.core.TracError` naming the path (the storage layer raises
-    :class:`.storage.BzrStorageError`, which `errors` translates).
-
-Performance
-    What needs the whole revision graph (revno maps, log order, parents) is
-    computed once per *branch tip* and shared between threads and requests;
-    immutable per-revision data (revision metadata, the changes of a
-    revision, the last change under each directory of a tree) is kept in
-    bounded process-wide LRU caches keyed by revision-id.  A push changes the
-    tip, so the next request re-reads the graph (a few milliseconds per
-    thousand revisions) and reuses everything else.  In multi-branch mode a
-    branch whose tip and tags files did not change (stat data, once settled)
-    is not even opened unless its files are read.
-
-Memory
-    The caches are bounded in entries and in weight (revisions, changes,
-    directories; see `caches` and `storage`): measured entry sizes times
-    the bounds make ~200 MB at most per process, whatever the histories
-    (a 1,000-revision branch fills ~5 MB of it).  What a request opens of
-    Breezy is freed when the request is over: the repository of a branch
-    is made collectable when it is opened (`collectable`; Breezy's Rust
-    graph code otherwise kept every one for the life of the process).
-
-Cached or direct
-    Direct mode is the default and the recommendation (``[bzr]
-    cached_repository = false``): with the caches above, the backend's share
-    of a warm page of a 1,000-revision branch is a few milliseconds (whole
-    pages render in 10-50 ms); a push is visible at once without
-    ``sync_per_request`` or a hook; and revnos, which an ``uncommit`` can
-    re-use, never go stale in Trac's database.  The cached
-    mode (``[bzr] cached_repository = true``, or ``<name>.cached = true`` in
-    ``[repositories]``) wraps the repository in
-    :class:`BzrCachedRepository`, a ``CachedRepository`` whose ``sync``
-    inserts every revision missing from the database (merged ones and other
-    branches included) instead of following ``next_rev``; it makes the
-    timeline and changeset search SQL queries on very long histories, at the
-    price of a sync after every push and a ``repository resync`` after
-    history is rewritten.  Either way, call :func:`notify_new_revisions` from
-    a post-push hook so ``CommitTicketUpdater`` sees new commits.
-
-Known limits
-    A directory's "last change" is the newest change of an entry below it,
-    so deleting its newest file does not count.  History follows renames
-    through file-ids; a path's history after it was deleted starts with the
-    deletion.  Nested trees (``tree-reference``) show as empty directories.
+Why the backend exists (TracBzr died with Python 2 and bzrlib; this package
+implements Trac's ``trac.versioncontrol.api`` on Breezy) and its design:
+what a repository ``dir`` may be, revision strings, order, read-only
+access, caches, memory, cached or direct mode and known limits are in
+docs/architecture.md, "The Bazaar backend of Trac".
 
 Trac plugin entry point (``[project.entry-points."trac.plugins"]``):
 ``"trac_breezy.bzr" = "trac_breezy.trac_app.bzr.connector"``.
