@@ -87,7 +87,8 @@ class ListingOfNoDirectory(vfs.ListDirRequest):
             return smart_request.SuccessfulSmartServerResponse((b"names",))
 
 
-class InsertQueue(queue.Queue):
+# Chunks of the push (bytes), or an end marker (StopIteration, ABANDONED).
+class InsertQueue(queue.Queue[Any]):
     """A bounded queue in which the end markers always fit (putting one never blocks)."""
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -131,7 +132,8 @@ class BoundedInsertQueue:
     releases the lock, as Breezy's do_end would have.
     """
 
-    queue: queue.Queue
+    queue: queue.Queue[Any]  # an InsertQueue
+    # None until started; Breezy's classes say Thread (mypy: the ignores below).
     insert_thread: threading.Thread | None
     repository: Any
 
@@ -190,19 +192,21 @@ class BoundedInsertQueue:
             log(f"unlocking the repository of an abandoned push failed: {error!r}")
 
 
-class BoundedInsertStreamLocked(
+class BoundedInsertStreamLocked(  # type: ignore[misc]  # insert_thread: see BoundedInsertQueue
     BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStreamLocked
 ):
     pass
 
 
-class BoundedInsertStream_1_19(
+class BoundedInsertStream_1_19(  # type: ignore[misc]
     BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream_1_19
 ):
     pass
 
 
-class BoundedInsertStream(BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream):
+class BoundedInsertStream(  # type: ignore[misc]
+    BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream
+):
     pass
 
 
@@ -220,7 +224,9 @@ class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
     repeated without a `brz break-lock`.
     """
 
-    def do_with_branch(self, branch: Any, branch_token: bytes = b"", repo_token: bytes = b""):
+    def do_with_branch(
+        self, branch: Any, branch_token: bytes = b"", repo_token: bytes = b""
+    ) -> smart_request.SmartServerResponse:
         if all_in_one(branch):
             return refuse_lock_of_all_in_one()
         locked = not branch_token and branch.get_physical_lock_status()

@@ -152,7 +152,9 @@ class FreezeHeapWhenWarm:
         self._served = itertools.count(1)  # next() is atomic under the GIL
         self._pending = False  # a refreeze fell due and waits for a quiet moment
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         in_flight.enter()
         try:
             response = self.app(environ, start_response)

@@ -46,4 +46,4 @@ def lock() -> None:
         return original(self, cls)
 
     is_component_enabled.locks = LOCKED  # type: ignore[attr-defined]
-    Environment.is_component_enabled = is_component_enabled  # type: ignore[method-assign]
+    Environment.is_component_enabled = is_component_enabled

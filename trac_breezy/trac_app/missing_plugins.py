@@ -29,7 +29,7 @@ from typing import Any
 import pkg_resources
 from trac.core import Component, ComponentMeta, implements
 from trac.util import as_bool
-from trac.web.api import IRequestFilter
+from trac.web.api import IRequestFilter, Request
 from trac.web.chrome import add_warning
 
 PLUGINS_HELP = "install a Python 3 release of the plugin (README, Plugins)"
@@ -128,10 +128,12 @@ class MissingPluginNotices(Component):
 
     # IRequestFilter methods
 
-    def pre_process_request(self, req, handler):
+    def pre_process_request(self, req: Request, handler: object) -> object:
         return handler
 
-    def post_process_request(self, req, template, data, metadata):
+    def post_process_request(
+        self, req: Request, template: str | None, data: dict[str, object], metadata: object
+    ) -> tuple[str | None, dict[str, object], object]:
         path = req.path_info
         admin_page = path == "/admin" or path.startswith("/admin/")
         if template and admin_page and "TRAC_ADMIN" in req.perm:

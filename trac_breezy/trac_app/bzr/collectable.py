@@ -77,9 +77,11 @@ def make_collectable(repository: Any) -> None:
 
 def _classes(base: type) -> set[type]:
     """`base` and its subclasses (the formats imported so far)."""
-    found, todo = {base}, [base]
+    found: set[type] = {base}
+    todo: list[type] = [base]
     while todo:
-        for sub in todo.pop().__subclasses__():
+        subclasses: list[type] = todo.pop().__subclasses__()
+        for sub in subclasses:
             if sub not in found:
                 found.add(sub)
                 todo.append(sub)

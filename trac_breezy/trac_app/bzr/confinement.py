@@ -159,7 +159,7 @@ def _real_place(path: str, root: str) -> str:
 
 def _local_target(url: str, root: str, relation: str) -> str:
     """The local path a reference or stacked-on `url` names, if it stays inside `root`."""
-    path = None
+    path: str | None = None
     if url.startswith("file://"):
         try:
             path = urlutils.local_path_from_url(url)

@@ -140,6 +140,7 @@ from trac_breezy.authz import rule_file
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
 from trac_breezy.trac_app.bzr.confinement import FollowCheck, rule_check
 from trac_breezy.trac_app.bzr.naming import inside_tree, is_head
+from trac_breezy.trac_app.bzr.node import BzrChangeset
 from trac_breezy.trac_app.bzr.repository import REPOS_TYPE, BzrRepository
 
 __all__ = [
@@ -227,10 +228,12 @@ class BzrCachedChangeset(CachedChangeset):
     """A cached changeset that still asks the branch for branches and tags."""
 
     def get_branches(self) -> list[tuple[str, bool]]:
-        return self.repos.repos.get_changeset(self.rev).get_branches()
+        changeset: BzrChangeset = self.repos.repos.get_changeset(self.rev)
+        return changeset.get_branches()
 
     def get_tags(self) -> list[str]:
-        return self.repos.repos.get_changeset(self.rev).get_tags()
+        changeset: BzrChangeset = self.repos.repos.get_changeset(self.rev)
+        return changeset.get_tags()
 
 
 # -- Components --------------------------------------------------------------

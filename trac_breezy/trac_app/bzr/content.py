@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from breezy.bzr.groupcompress import GroupCompressVersionedFiles, decode_base128_int
+from breezy.bzr.groupcompress import GroupCompressVersionedFiles, decode_base128_int  # type: ignore[attr-defined]
 
 CHUNK = 64 * 1024
 _GROUP_HEADER = b"gcb1z\n"  # a zlib-compressed group (Breezy's "gcb1l" is lzma)
@@ -129,6 +129,8 @@ def _fulltext_size(group: _Inflated, start: int, end: int) -> int | None:
     head = group.read(min(6, end - start))  # kind and a base-128 length
     if head[:1] != _FULLTEXT:
         return None
+    size: int
+    length_bytes: int
     size, length_bytes = decode_base128_int(head[1:])
     content_start = start + 1 + length_bytes
     if content_start + size != end:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
 from breezy import errors as bzr_errors
-from breezy.revision import NULL_REVISION
+from breezy.revision import NULL_REVISION as NULL_REVISION  # re-exported: node, folders
 
 from trac_breezy.bzr_formats import register_all
 from trac_breezy.trac_app.bzr import collectable, confinement, content
@@ -480,7 +480,8 @@ class BranchHandle:
 
     def file_sha1(self, revid: bytes, relpath: str) -> str:
         with _reading(self.path):
-            return self.tree(revid).get_file_sha1(relpath)
+            sha1: str = self.tree(revid).get_file_sha1(relpath)
+            return sha1
 
     def annotate(self, revid: bytes, relpath: str) -> list[bytes]:
         """The revision-id that last changed each line of a file."""
