@@ -22,7 +22,7 @@ def test_ruff():
 
 
 def test_mypy():
-    """The package's types, strict (settings: [tool.mypy] in pyproject.toml)."""
+    """The package's and the WSGI scripts' types, strict ([tool.mypy] in pyproject.toml)."""
     # No cache, as for ruff: the result must be a clean clone's.
     run([tool("mypy"), "--no-incremental", "--cache-dir=/dev/null"], cwd=ROOT)
 
