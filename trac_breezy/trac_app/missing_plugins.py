@@ -24,10 +24,10 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pkg_resources
 from trac.core import Component, ComponentMeta, implements
+from trac.env import Environment
 from trac.util import as_bool
 from trac.web.api import IRequestFilter, Request
 from trac.web.chrome import add_warning
@@ -99,7 +99,7 @@ def _compiled(path: str, mtime_ns: int, size: int) -> str | None:
     return None
 
 
-def notices(env: Any) -> list[str]:
+def notices(env: Environment) -> list[str]:
     """One line for each rule and plugin of the Trac environment `env` that
     this image cannot honour, with what to do. Cheap on an opened env."""
     known = [f"{c.__module__}.{c.__name__}" for c in list(ComponentMeta._components)]
