@@ -120,7 +120,7 @@ def local_path(branch_url: str) -> str | None:
     return None
 
 
-def new_revisions(branch: Any, old_revid: bytes | None, new_revid: bytes | None) -> list[bytes]:
+def new_revisions(branch: Branch, old_revid: bytes | None, new_revid: bytes | None) -> list[bytes]:
     """Revisions now in the branch that were not before: mainline oldest first, then merged."""
     if new_revid in (None, NULL_REVISION):
         return []

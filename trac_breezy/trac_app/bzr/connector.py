@@ -168,24 +168,24 @@ class BzrCachedRepository(CachedRepository):
 
     repos: BzrRepository
 
-    def normalize_rev(self, rev: Any) -> str | None:
+    def normalize_rev(self, rev: object) -> str | None:
         if is_head(rev):
             return self.get_youngest_rev()
         return self.repos.normalize_rev(rev)
 
-    def display_rev(self, rev: Any) -> str | None:
+    def display_rev(self, rev: object) -> str | None:
         return self.repos.display_rev(self.normalize_rev(rev))
 
-    def short_rev(self, rev: Any) -> str | None:
+    def short_rev(self, rev: object) -> str | None:
         return self.repos.short_rev(self.normalize_rev(rev))
 
     def get_youngest_rev(self) -> str | None:
         return CachedRepository.get_youngest_rev(self) or None
 
-    def get_changeset(self, rev: Any) -> BzrCachedChangeset:
+    def get_changeset(self, rev: object) -> BzrCachedChangeset:
         return BzrCachedChangeset(self, self.normalize_rev(rev), self.env)
 
-    def child_revs(self, rev: Any) -> list[str]:
+    def child_revs(self, rev: object) -> list[str]:
         return self.repos.child_revs(rev)
 
     def sync(self, feedback: Callable[[str], None] | None = None, clean: bool = False) -> None:
@@ -277,7 +277,9 @@ class BzrConnector(Component):
     def get_supported_types(self) -> Iterator[tuple[str, int]]:
         yield REPOS_TYPE, 8
 
-    def get_repository(self, repos_type: str, repos_dir: str, params: dict[str, Any]) -> Repository:
+    def get_repository(
+        self, repos_type: str, repos_dir: str, params: dict[str, object]
+    ) -> Repository:
         if not inside_tree(repos_dir, self.tree_root):
             name = params.get("name") or "(default)"
             raise InvalidRepository(
