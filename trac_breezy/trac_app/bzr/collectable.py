@@ -41,7 +41,7 @@ ParentMap = dict[Any, Any]
 _done: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _weak_parent_map(repository: Any) -> Callable[[Any], ParentMap]:
+def _weak_parent_map(repository: PackRepository) -> Callable[[Any], ParentMap]:
     """What Breezy's provider calls, reaching `repository` through a weak reference."""
     # The same method PackRepository.__init__ hands its provider: without
     # fallbacks when the format stacks, else the repository's own lookup.
@@ -58,7 +58,7 @@ def _weak_parent_map(repository: Any) -> Callable[[Any], ParentMap]:
     return parent_map
 
 
-def make_collectable(repository: Any) -> None:
+def make_collectable(repository: object) -> None:
     """Let the collector free `repository` (and its fallbacks) once unused."""
     if not isinstance(repository, PackRepository) or repository in _done:
         return
