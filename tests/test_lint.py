@@ -1,4 +1,4 @@
-"""Lint in the test command: ruff, hadolint, and Compose's own check of compose.yaml."""
+"""Lint in the test command: ruff, mypy, hadolint, and Compose's own check of compose.yaml."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def tool(name: str) -> str:
 def test_ruff():
     # --no-cache: a stale cache once passed here and failed on a clean clone.
     run([tool("ruff"), "check", "--no-cache", str(ROOT)], cwd=ROOT)
+
+
+def test_mypy():
+    """The package's and the WSGI scripts' types, strict ([tool.mypy] in pyproject.toml)."""
+    # No cache, as for ruff: the result must be a clean clone's.
+    run([tool("mypy"), "--no-incremental", "--cache-dir=/dev/null"], cwd=ROOT)
 
 
 def test_hadolint():

@@ -33,9 +33,14 @@ class MisconfiguredError(LookupError):
     """A key the app needs is missing or invalid in the request's environ."""
 
 
-def key(name: str, **default: str) -> Any:
-    """A field whose value Apache hands the app as `SetEnv name value`."""
-    return field(metadata={"key": name}, **default)
+def key(name: str, default: str | None = None) -> Any:
+    """A field whose value Apache hands the app as `SetEnv name value`.
+
+    Any, as `dataclasses.field` itself returns: the field's annotation says its type.
+    """
+    if default is None:
+        return field(metadata={"key": name})
+    return field(metadata={"key": name}, default=default)
 
 
 class SetEnvBlock:

@@ -34,7 +34,7 @@ import os
 import shutil
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from trac_breezy import log, one_line
@@ -185,7 +185,10 @@ def write_locked(repository_dir: Path) -> Iterator[None]:
         repository.unlock()
 
 
-def restorable(root: Path, skipped: list[str]):
+TarFilter = Callable[[tarfile.TarInfo], tarfile.TarInfo | None]
+
+
+def restorable(root: Path, skipped: list[str]) -> TarFilter:
     """A tar filter: leave out lock state, and what a restore would refuse
     (tarfile's `data` filter: links out of the tree, devices, ...), noting it."""
 
@@ -205,7 +208,7 @@ def restorable(root: Path, skipped: list[str]):
 def archive_bzr(root: Path, archive: Path) -> list[str]:
     """tar.gz of `root`: everything but repositories first, then each locked
     repository; returns what was left out or copied without its lock."""
-    repositories, skipped = repository_dirs(root), []
+    repositories, skipped = repository_dirs(root), list[str]()
     check = restorable(root, skipped)
     with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
         for directory, subdirs, files in os.walk(root):
@@ -219,7 +222,9 @@ def archive_bzr(root: Path, archive: Path) -> list[str]:
     return skipped
 
 
-def archive_repository(tar, root: Path, repository: Path, check, skipped: list[str]) -> None:
+def archive_repository(
+    tar: tarfile.TarFile, root: Path, repository: Path, check: TarFilter, skipped: list[str]
+) -> None:
     """One repository, while holding its write lock; one that cannot be
     opened (a pusher can make such a thing) is archived as it is, and noted."""
     name = str(repository.relative_to(root))

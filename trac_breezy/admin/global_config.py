@@ -129,7 +129,8 @@ def same(section: str, option: str, one: str, other: str) -> bool:
     declared = Option.get_registry().get((section, option))
     if declared is None:
         return one.strip() == other.strip()
-    return declared.normalize(one) == declared.normalize(other)
+    normalized: tuple[str, str] = (declared.normalize(one), declared.normalize(other))
+    return normalized[0] == normalized[1]
 
 
 def update_project(

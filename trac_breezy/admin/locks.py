@@ -22,9 +22,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from trac_breezy import log
+
+if TYPE_CHECKING:  # Breezy is imported where it is used
+    from breezy.lockdir import LockDir, LockHeldInfo
 
 # The lock directories Breezy keeps under `.bzr/`.
 LOCKED_PARTS = ("branch", "repository", "checkout")
@@ -43,7 +46,7 @@ def lock_dirs(root: Path) -> Iterator[Path]:
         subdirs[:] = [d for d in subdirs if d != ".bzr"]
 
 
-def held_by_this_host(root: Path) -> Iterator[tuple[Any, Any]]:
+def held_by_this_host(root: Path) -> Iterator[tuple[LockDir, LockHeldInfo]]:
     """(LockDir, holder) of each lock under `root` held by a process of this host."""
     from breezy import transport
     from breezy.lockdir import LockDir

@@ -21,6 +21,7 @@ import gzip
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from configparser import RawConfigParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,7 +71,11 @@ def connect_to_server(settings: Settings) -> None:
     wait_for_server(settings)
 
 
-def wait_for_server(settings: Settings, clock=time.monotonic, sleep=time.sleep) -> None:
+def wait_for_server(
+    settings: Settings,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Return once PostgreSQL accepts a connection; DatabaseError when it will not."""
     url = settings.trac_database_url
     if not url:
@@ -168,4 +173,5 @@ def schema_has_tables(server: str, schema: str) -> bool:
         connection.cursor() as cursor,
     ):
         cursor.execute(query, (schema,))
-        return cursor.fetchone()[0] > 0
+        count: int = cursor.fetchone()[0]
+        return count > 0

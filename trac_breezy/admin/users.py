@@ -231,7 +231,11 @@ def address_everywhere(loaded: Settings, server: Identity, name: str, address: s
         projects = emails.set_everywhere(loaded, name, address)
         print(f"{name} <{address}> in: {', '.join(projects) or 'no project yet'}")
 
-    problem = identity.run_in_child(everywhere) if os.geteuid() == 0 else everywhere()
+    problem = None
+    if os.geteuid() == 0:
+        problem = identity.run_in_child(everywhere)
+    else:
+        everywhere()
     if problem:
         raise UserError(f"recorded {name} <{address}>, but the projects did not take it: {problem}")
 

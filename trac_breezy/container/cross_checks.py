@@ -6,10 +6,39 @@ typed `Settings`, after every value passed its own check.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from trac_breezy.container.settings import Settings
+
+class Settings(Protocol):
+    """The settings these checks read (`settings.Settings` has them).
+
+    A protocol, not an import: `settings` imports this module to run them.
+    """
+
+    @property
+    def trac_url_path(self) -> str: ...
+    @property
+    def bzr_url_path(self) -> str: ...
+    @property
+    def smtp_host(self) -> str: ...
+    @property
+    def smtp_from(self) -> str: ...
+    @property
+    def smtp_user(self) -> str: ...
+    @property
+    def smtp_password(self) -> str: ...
+    @property
+    def admin_user(self) -> str: ...
+    @property
+    def admin_password(self) -> str: ...
+    @property
+    def tls_cert_file(self) -> str: ...
+    @property
+    def tls_key_file(self) -> str: ...
+    @property
+    def tls_port(self) -> int: ...
+    @property
+    def listen_port(self) -> int: ...
 
 
 def cross_checks(settings: Settings) -> list[str]:

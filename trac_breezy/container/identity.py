@@ -23,13 +23,25 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from trac_breezy import one_line
 from trac_breezy.container.paths import SERVER_HOME
 
-if TYPE_CHECKING:
-    from trac_breezy.container.settings import Settings
+
+class OwnerSettings(Protocol):
+    """The settings that choose the servers' user (`settings.Settings` has them).
+
+    A protocol, not an import: `settings` imports this module.
+    """
+
+    @property
+    def puid(self) -> int | None: ...
+    @property
+    def pgid(self) -> int | None: ...
+    @property
+    def bzr_root(self) -> Path: ...
+
 
 DEFAULT_UID = DEFAULT_GID = 33  # www-data in Debian
 FALLBACK_USER_NAME = "trac-breezy"
@@ -45,7 +57,7 @@ class Identity:
         return cls(os.geteuid(), os.getegid())
 
 
-def resolve_identity(settings: Settings, running_as: Identity) -> Identity:
+def resolve_identity(settings: OwnerSettings, running_as: Identity) -> Identity:
     """The user Apache and the apps run as (see `resolve`)."""
     return resolve(settings.puid, settings.pgid, settings.bzr_root, running_as)
 
@@ -140,7 +152,7 @@ def drop_privileges(identity: Identity) -> None:
     os.setuid(identity.uid)
 
 
-def server_identity(settings: Settings) -> Identity:
+def server_identity(settings: OwnerSettings) -> Identity:
     """The servers' user, as the entrypoint chose it: the same settings and
     volumes give the same answer in `docker compose exec` and `run`."""
     return resolve_identity(settings, Identity.current())

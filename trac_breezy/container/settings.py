@@ -105,7 +105,7 @@ def setting(
     convert: Callable[[str], Any] = str,
     secret: bool = False,
     in_apache_config: bool | None = None,
-) -> Any:
+) -> Any:  # as dataclasses.field: the field's annotation says its type
     """A field of `Settings`: the variable is its name in capitals.
 
     `in_apache_config=False` for a value that only ever lands in trac.ini

@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from breezy import urlutils
 from breezy.bzr.smart import medium, protocol
@@ -36,7 +37,6 @@ from trac_breezy.smart_server.old_formats import register
 from trac_breezy.smart_server.overrides import ending_abandoned_inserts, install_request_overrides
 from trac_breezy.smart_server.responses import (
     ResponseWriter,
-    StartResponse,
     plain_response,
     smart_failure,
 )
@@ -53,7 +53,7 @@ HEAD_BYTES = 64 * 1024
 READ_CHUNK = 16 * 1024
 
 
-def matched_path(environ: dict[str, Any]) -> str | None:
+def matched_path(environ: WSGIEnvironment) -> str | None:
     """The path Apache matched, or None if it is not UTF-8.
 
     SCRIPT_NAME + PATH_INFO (already decoded and normalised by Apache), not
@@ -74,7 +74,7 @@ def clean_segments(inner: str) -> list[str] | None:
     return segments
 
 
-def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
+def client_relpath(environ: WSGIEnvironment, prefix: str) -> str | None:
     """The branch path of a request, URL-escaped for Breezy, or None if invalid."""
     path = matched_path(environ)
     if path is None or not path.startswith(prefix):
@@ -93,7 +93,7 @@ def client_relpath(environ: dict[str, Any], prefix: str) -> str | None:
 UNTIL_END = -1
 
 
-def content_length(environ: dict[str, Any]) -> int | None:
+def content_length(environ: WSGIEnvironment) -> int | None:
     """The request body's length, UNTIL_END without one, or None if the header is invalid."""
     raw = environ.get("CONTENT_LENGTH")
     if not raw:
@@ -158,7 +158,7 @@ class SmartApp:
         self.user_transport = self.anonymous_transport if self.read_only else _chrooted(confined)
         tip_changes.register_root(self.user_transport.base, root)
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] != "POST":
             return plain_response(
                 start_response,
@@ -289,7 +289,7 @@ def app_for(config: SmartServerEnviron) -> SmartApp:
     return app
 
 
-def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """WSGI entry point named by bzr.wsgi."""
     try:
         config = SmartServerEnviron.from_environ(environ)

@@ -124,7 +124,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def scrub_paths(err: BaseException) -> tuple:
+def scrub_paths(err: BaseException) -> tuple[object, ...]:
     """Breezy's error translation, with the server's root paths removed."""
     return _scrub(tuple(_original_translate_error(err)))
 

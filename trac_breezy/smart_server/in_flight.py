@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from trac_breezy import log
 from trac_breezy.setenv import HEALTHCHECK_KEY
@@ -67,9 +67,9 @@ def unmark(marker: Path | None) -> None:
 
 def counted(
     directory: str,
-    app: Callable[[dict[str, Any], Any], Iterable[bytes]],
-    environ: dict[str, Any],
-    start_response: Any,
+    app: WSGIApplication,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
 ) -> Iterable[bytes]:
     """`app`'s answer to the request, with a file in `directory` while it is served
     (none for the container's healthcheck)."""

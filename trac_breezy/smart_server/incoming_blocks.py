@@ -138,7 +138,7 @@ def install_block_reuse() -> bool:
             "(trac_breezy/smart_server/incoming_blocks.py)"
         )
         return False
-    _MANAGER.check_is_well_utilized = well_used
+    _MANAGER.check_is_well_utilized = well_used  # type: ignore[method-assign]
     return True
 
 
@@ -149,4 +149,4 @@ def installed() -> bool:
 
 def uninstall_block_reuse() -> None:
     """Undo `install_block_reuse` (for tests that measure the stock behaviour)."""
-    _MANAGER.check_is_well_utilized = _STOCK_CHECK
+    _MANAGER.check_is_well_utilized = _STOCK_CHECK  # type: ignore[method-assign]

@@ -37,7 +37,7 @@ from __future__ import annotations
 from breezy.bzr.smart import branch as smart_branch
 from breezy.bzr.smart import bzrdir as smart_bzrdir
 from breezy.bzr.smart import request as smart_request
-from fastbencode import bencode
+from fastbencode import bencode  # type: ignore[attr-defined]
 
 from trac_breezy.bzr_formats import register_all
 
@@ -72,7 +72,7 @@ class CloningMetadirOfAllInOne(smart_bzrdir.SmartServerBzrDirRequestCloningMetaD
     """`brz branch` of a weave branch: a format the client can create (see the module docstring)."""
 
     def do_bzrdir_request(self, require_stacking: bytes) -> smart_request.SmartServerResponse:
-        if not self._bzrdir._format.fixed_components:
+        if not self._bzrdir._format.fixed_components:  # type: ignore[attr-defined]
             return super().do_bzrdir_request(require_stacking)
         control, repository, branch = _metadir_names(self._bzrdir)
         return smart_request.SuccessfulSmartServerResponse(
@@ -84,7 +84,7 @@ class CheckoutMetadirOfAllInOne(smart_bzrdir.SmartServerBzrDirRequestCheckoutMet
     """`brz checkout` of a weave branch: a format the client can create."""
 
     def do_bzrdir_request(self) -> smart_request.SmartServerResponse:
-        if not self._bzrdir._format.fixed_components:
+        if not self._bzrdir._format.fixed_components:  # type: ignore[attr-defined]
             return super().do_bzrdir_request()
         return smart_request.SuccessfulSmartServerResponse(_metadir_names(self._bzrdir))
 

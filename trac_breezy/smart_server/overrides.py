@@ -22,10 +22,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from breezy import errors, urlutils
+from breezy.branch import Branch
 from breezy.bzr.smart import branch as smart_branch
 from breezy.bzr.smart import repository as smart_repository
 from breezy.bzr.smart import request as smart_request
 from breezy.bzr.smart import vfs
+from breezy.repository import Repository
 from breezy.transport import NoSuchFile
 
 from trac_breezy import log
@@ -87,7 +89,8 @@ class ListingOfNoDirectory(vfs.ListDirRequest):
             return smart_request.SuccessfulSmartServerResponse((b"names",))
 
 
-class InsertQueue(queue.Queue):
+# Chunks of the push (bytes), or an end marker (StopIteration, ABANDONED).
+class InsertQueue(queue.Queue[Any]):
     """A bounded queue in which the end markers always fit (putting one never blocks)."""
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -131,11 +134,12 @@ class BoundedInsertQueue:
     releases the lock, as Breezy's do_end would have.
     """
 
-    queue: queue.Queue
+    queue: queue.Queue[Any]  # an InsertQueue
+    # None until started; Breezy's classes say Thread (mypy: the ignores below).
     insert_thread: threading.Thread | None
-    repository: Any
+    repository: Repository
 
-    def do_insert_stream_request(self, repository: Any, resume_tokens: bytes) -> None:
+    def do_insert_stream_request(self, repository: Repository, resume_tokens: bytes) -> None:
         self.tokens = [t.decode("utf-8") for t in resume_tokens.split(b" ") if t]
         self.repository = repository
         self.queue = InsertQueue(maxsize=INSERT_QUEUE_CHUNKS)
@@ -190,19 +194,21 @@ class BoundedInsertQueue:
             log(f"unlocking the repository of an abandoned push failed: {error!r}")
 
 
-class BoundedInsertStreamLocked(
+class BoundedInsertStreamLocked(  # type: ignore[misc]  # insert_thread: see BoundedInsertQueue
     BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStreamLocked
 ):
     pass
 
 
-class BoundedInsertStream_1_19(
+class BoundedInsertStream_1_19(  # type: ignore[misc]
     BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream_1_19
 ):
     pass
 
 
-class BoundedInsertStream(BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream):
+class BoundedInsertStream(  # type: ignore[misc]
+    BoundedInsertQueue, smart_repository.SmartServerRepositoryInsertStream
+):
     pass
 
 
@@ -220,7 +226,9 @@ class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
     repeated without a `brz break-lock`.
     """
 
-    def do_with_branch(self, branch: Any, branch_token: bytes = b"", repo_token: bytes = b""):
+    def do_with_branch(
+        self, branch: Branch, branch_token: bytes = b"", repo_token: bytes = b""
+    ) -> smart_request.SmartServerResponse:
         if all_in_one(branch):
             return refuse_lock_of_all_in_one()
         locked = not branch_token and branch.get_physical_lock_status()
@@ -229,10 +237,10 @@ class FailFastBranchLock(smart_branch.SmartServerBranchRequestLockWrite):
         return super().do_with_branch(branch, branch_token, repo_token)
 
 
-def holder_is_dead(branch: Any) -> bool:
+def holder_is_dead(branch: Branch) -> bool:
     """Whether the process holding `branch`'s lock is known to be dead (Breezy's test)."""
     try:
-        holder = branch.control_files._lock.peek()
+        holder = branch.control_files._lock.peek()  # type: ignore[attr-defined]  # BzrBranch
     except Exception:  # another branch format, or the lock went away meanwhile
         return False
     return holder is not None and holder.is_lock_holder_known_dead()

@@ -20,7 +20,7 @@ error, that error in the request's own protocol (`smart_failure`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from wsgiref.types import StartResponse
 
 from breezy.bzr.smart import protocol
 from breezy.bzr.smart.request import FailedSmartServerResponse
@@ -32,7 +32,6 @@ from breezy.bzr.smart.request import FailedSmartServerResponse
 # that Apache is not handed tiny writes.
 RESPONSE_BUFFER = 64 * 1024
 
-StartResponse = Callable[..., Any]
 OCTET_STREAM = ("Content-Type", "application/octet-stream")
 # Tells the client (trac_breezy/brz_plugin) that request bodies may be sent
 # chunked: Apache has `WSGIChunkedRequest On` and the app reads them to the end.
@@ -47,7 +46,7 @@ class ResponseWriter:
         self._start_response = start_response
         self._chunks: list[bytes] = []
         self._size = 0
-        self._write: Callable[[bytes], Any] | None = None
+        self._write: Callable[[bytes], object] | None = None
 
     @property
     def started(self) -> bool:

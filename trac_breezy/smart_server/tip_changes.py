@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from breezy import urlutils
-from breezy.branch import Branch
+from breezy.branch import Branch, ChangeBranchTipParams
 from breezy.revision import NULL_REVISION
 
 from trac_breezy import log
@@ -120,7 +120,7 @@ def local_path(branch_url: str) -> str | None:
     return None
 
 
-def new_revisions(branch: Any, old_revid: bytes | None, new_revid: bytes | None) -> list[bytes]:
+def new_revisions(branch: Branch, old_revid: bytes | None, new_revid: bytes | None) -> list[bytes]:
     """Revisions now in the branch that were not before: mainline oldest first, then merged."""
     if new_revid in (None, NULL_REVISION):
         return []
@@ -133,7 +133,7 @@ def new_revisions(branch: Any, old_revid: bytes | None, new_revid: bytes | None)
     return mainline + sorted(unique.difference(mainline))
 
 
-def _change(params: Any) -> TipChange | None:
+def _change(params: ChangeBranchTipParams) -> TipChange | None:
     """The TipChange of Breezy's hook parameters, or None if the branch is not ours."""
     branch_path = local_path(params.branch.base)
     if branch_path is None:
@@ -141,7 +141,7 @@ def _change(params: Any) -> TipChange | None:
     return TipChange(branch_path, params.old_revid, params.new_revid, request_environ())
 
 
-def tip_changed(params: Any) -> None:
+def tip_changed(params: ChangeBranchTipParams) -> None:
     """The Breezy hook (see the module docstring)."""
     if not _listeners:
         return

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import quote
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from trac_breezy import authz, open_regular
 from trac_breezy.setenv import TREE_FILES_INTERNAL_PREFIX, MisconfiguredError, SmartServerEnviron
 from trac_breezy.smart_server.app import clean_segments, matched_path
-from trac_breezy.smart_server.responses import StartResponse, plain_response
+from trac_breezy.smart_server.responses import plain_response
 
 
-def tree_segments(environ: dict[str, Any], prefix: str) -> list[str] | None:
+def tree_segments(environ: WSGIEnvironment, prefix: str) -> list[str] | None:
     """The segments of the requested file's path below the tree's URL, or None if invalid
     (judged as the smart server judges its URLs)."""
     path = matched_path(environ)
@@ -58,7 +58,7 @@ def internal_location(segments: list[str]) -> str:
     return TREE_FILES_INTERNAL_PREFIX + "/" + quote("/".join(segments), safe="/")
 
 
-def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """WSGI entry point named by tree-files.wsgi."""
     try:
         config = SmartServerEnviron.from_environ(environ)

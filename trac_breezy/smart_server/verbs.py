@@ -14,7 +14,7 @@ import struct
 
 from breezy.bzr.smart import protocol
 from breezy.bzr.smart import request as smart_request
-from fastbencode import bdecode_as_tuple
+from fastbencode import bdecode_as_tuple  # type: ignore[attr-defined]
 
 
 def _protocol_three_verb(message: bytes) -> bytes | None:

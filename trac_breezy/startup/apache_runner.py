@@ -55,7 +55,9 @@ def apache_command() -> list[str]:
     return ["/usr/sbin/apache2", "-f", str(paths.HTTPD_CONF), "-DFOREGROUND"]
 
 
-def drain(in_flight: Callable[[], int], seconds: float, clock=time.monotonic) -> int:
+def drain(
+    in_flight: Callable[[], int], seconds: float, clock: Callable[[], float] = time.monotonic
+) -> int:
     """Wait while `in_flight()` is non-zero, for at most `seconds`; returns what is left."""
     deadline, left = clock() + seconds, in_flight()
     if left:

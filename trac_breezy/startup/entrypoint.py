@@ -140,7 +140,8 @@ def check_access_rules(loaded: Settings, server: Identity) -> None:
 def load_environment(environ: Mapping[str, str]) -> tuple[Settings, tuple[IniValue, ...]]:
     """The settings table and the TRAC_INI__ values, every error of both at once."""
     errors: list[str] = []
-    loaded, overrides = None, ()
+    loaded: Settings | None = None
+    overrides: tuple[IniValue, ...] = ()
     try:
         loaded = settings.load(environ)
     except settings.SettingsError as error:

@@ -118,7 +118,8 @@ def decode_certificate(cert: Path) -> dict[str, Any]:
     `_test_decode_cert` has served that for fifteen years. Without it: {}.
     """
     try:
-        return ssl._ssl._test_decode_cert(str(cert))  # type: ignore[attr-defined]
+        decoded: dict[str, Any] = ssl._ssl._test_decode_cert(str(cert))  # type: ignore[attr-defined]
+        return decoded
     except (AttributeError, OSError, ValueError):
         return {}
 
@@ -126,7 +127,7 @@ def decode_certificate(cert: Path) -> dict[str, Any]:
 def server_name(decoded: dict[str, Any]) -> str:
     """The certificate's first DNS name (else its first IPv4 address), checked
     as Apache's configuration will hold it; a wildcard names no host."""
-    alt_names = decoded.get("subjectAltName", ())
+    alt_names: tuple[tuple[str, str], ...] = decoded.get("subjectAltName", ())
     for kind, usable in (("DNS", _is_host_name), ("IP Address", _is_ipv4)):
         for found_kind, name in alt_names:
             if found_kind == kind and usable(name):

@@ -15,10 +15,9 @@ Bazaar backend's `scope` they are the tree's paths, as in brz.
 
 from __future__ import annotations
 
-from typing import Any
-
 from trac.core import Component, TracError, implements
-from trac.perm import IPermissionPolicy
+from trac.perm import IPermissionPolicy, PermissionCache
+from trac.resource import Resource
 from trac.versioncontrol.api import RepositoryManager
 
 POLICY = "AuthzChangesetPolicy"
@@ -29,7 +28,9 @@ class AuthzChangesetPolicy(Component):
 
     implements(IPermissionPolicy)
 
-    def check_permission(self, action: str, username: str, resource: Any, perm: Any) -> Any:
+    def check_permission(
+        self, action: str, username: str, resource: Resource | None, perm: PermissionCache
+    ) -> bool | None:
         if action != "CHANGESET_VIEW" or resource is None or resource.realm != "changeset":
             return None
         if not self.config.get("svn", "authz_file") or resource.parent is None:
@@ -41,7 +42,7 @@ class AuthzChangesetPolicy(Component):
         readable = any("FILE_VIEW" in perm(source.child("source", path)) for path in paths)
         return None if readable else False
 
-    def _changed_paths(self, resource: Any) -> list[str] | None:
+    def _changed_paths(self, resource: Resource) -> list[str] | None:
         """The paths the changeset changes ("" for its root if none); None: no such one."""
         try:
             repos = RepositoryManager(self.env).get_repository(resource.parent.id)

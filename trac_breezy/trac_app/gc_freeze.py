@@ -16,10 +16,11 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from trac_breezy.trac_app.bzr import collectable
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+WSGIApp = WSGIApplication
 
 #: After warm-up, the heap is frozen again every this many requests.
 REFREEZE_EVERY = 1024
@@ -75,7 +76,7 @@ in_flight = InFlight()
 _upkeep = threading.Lock()
 
 
-def is_file(response: Any, environ: dict[str, Any]) -> bool:
+def is_file(response: Any, environ: WSGIEnvironment) -> bool:
     """The server's `wsgi.file_wrapper`: wrapped, the server could not sendfile() it."""
     wrapper = environ.get("wsgi.file_wrapper")
     return isinstance(wrapper, type) and isinstance(response, wrapper)
@@ -113,7 +114,7 @@ class FreezeHeapWhenWarm:
         self._served = itertools.count(1)  # next() is atomic under the GIL
         self._pending = False  # a refreeze fell due and waits for a quiet moment
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         in_flight.enter()
         try:
             response = self.app(environ, start_response)

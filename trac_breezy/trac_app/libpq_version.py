@@ -24,4 +24,4 @@ except ImportError:  # no PostgreSQL support in this Python: nothing to fix
     psycopg2 = None
 
 if psycopg2 is not None and not hasattr(psycopg2, "libpq_version"):
-    psycopg2.libpq_version = psycopg2.extensions.libpq_version  # type: ignore[attr-defined]
+    psycopg2.libpq_version = psycopg2.extensions.libpq_version

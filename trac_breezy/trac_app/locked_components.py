@@ -20,8 +20,6 @@ option or hook that a project's configuration cannot override).
 
 from __future__ import annotations
 
-from typing import Any
-
 from trac.env import Environment
 
 # Trac's spelling of the components (lower case); container/checks.py
@@ -40,10 +38,11 @@ def lock() -> None:
     if getattr(original, "locks", None) == LOCKED:
         return
 
-    def is_component_enabled(self: Environment, cls: Any) -> Any:
+    def is_component_enabled(self: Environment, cls: type | str) -> bool | None:
         if self._component_name(cls) in LOCKED:
             return False
-        return original(self, cls)
+        enabled: bool | None = original(self, cls)
+        return enabled
 
     is_component_enabled.locks = LOCKED  # type: ignore[attr-defined]
-    Environment.is_component_enabled = is_component_enabled  # type: ignore[method-assign]
+    Environment.is_component_enabled = is_component_enabled

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from trac.core import Component, implements
 from trac.util.html import escape
-from trac.web.api import IRequestFilter, RequestDone
+from trac.web.api import IRequestFilter, Request, RequestDone
 
 from trac_breezy.setenv import REALM, TRAC_REALM_KEY
 
@@ -33,7 +33,7 @@ class BasicAuthLogout(Component):
 
     # IRequestFilter methods
 
-    def pre_process_request(self, req, handler):
+    def pre_process_request(self, req: Request, handler: object) -> object:
         path = req.path_info.rstrip("/")
         if path == "/logout" and req.method == "POST" and req.is_authenticated:
             self._set_marker(req, "1", expires=None)
@@ -41,18 +41,20 @@ class BasicAuthLogout(Component):
             self._ask_again(req)
         return handler
 
-    def post_process_request(self, req, template, data, metadata):
+    def post_process_request(
+        self, req: Request, template: str | None, data: dict[str, object], metadata: object
+    ) -> tuple[str | None, dict[str, object], object]:
         return template, data, metadata
 
     # Internal methods
 
-    def _set_marker(self, req, value, expires):
+    def _set_marker(self, req: Request, value: str, expires: int | None) -> None:
         req.outcookie[MARKER] = value
         req.outcookie[MARKER]["path"] = req.base_path or "/"
         if expires is not None:
             req.outcookie[MARKER]["expires"] = expires
 
-    def _ask_again(self, req):
+    def _ask_again(self, req: Request) -> None:
         self._set_marker(req, "", expires=-10000)
         login, project = escape(req.href.login()), escape(req.href())
         body = (

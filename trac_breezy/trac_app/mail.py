@@ -29,7 +29,7 @@ from email.message import Message
 
 from trac.config import BoolOption, IntOption, Option
 from trac.core import Component, TracError, implements
-from trac.notification.api import IEmailDecorator, IEmailSender
+from trac.notification.api import IEmailDecorator, IEmailSender, NotificationEvent
 from trac.notification.mail import SMTPWithUnicodeCredsFixup, create_mime_text
 from trac.util.text import CRLF, fix_eol
 
@@ -93,7 +93,8 @@ class TracBreezySmtpSender(Component):
     def _connect(self, host: str, port: int) -> smtplib.SMTP:
         if self.use_ssl:
             return _SMTPS(host, port, timeout=self.smtp_timeout, context=self._tls_context())
-        return SMTPWithUnicodeCredsFixup(host, port, timeout=self.smtp_timeout)
+        smtp: smtplib.SMTP = SMTPWithUnicodeCredsFixup(host, port, timeout=self.smtp_timeout)
+        return smtp
 
     def _tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.smtp_ca_file or None)
@@ -155,7 +156,9 @@ class ChangesetLinkDecorator(Component):
 
     implements(IEmailDecorator)
 
-    def decorate_message(self, event, message: Message, charset: Charset) -> None:
+    def decorate_message(
+        self, event: NotificationEvent, message: Message, charset: Charset
+    ) -> None:
         if event.realm != "ticket" or not getattr(event, "comment", None):
             return
         base = self.env.abs_href.base

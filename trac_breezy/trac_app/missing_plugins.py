@@ -24,12 +24,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pkg_resources
 from trac.core import Component, ComponentMeta, implements
+from trac.env import Environment
 from trac.util import as_bool
-from trac.web.api import IRequestFilter
+from trac.web.api import IRequestFilter, Request
 from trac.web.chrome import add_warning
 
 PLUGINS_HELP = "install a Python 3 release of the plugin (README, Plugins)"
@@ -101,7 +101,7 @@ def _compiled(path: str, mtime_ns: int, size: int) -> str | None:
     return None
 
 
-def notices(env: Any) -> list[str]:
+def notices(env: Environment) -> list[str]:
     """One line for each rule and plugin of the Trac environment `env` that
     this image cannot honour, with what to do. Cheap on an opened env."""
     known = [f"{c.__module__}.{c.__name__}" for c in list(ComponentMeta._components)]
@@ -130,10 +130,12 @@ class MissingPluginNotices(Component):
 
     # IRequestFilter methods
 
-    def pre_process_request(self, req, handler):
+    def pre_process_request(self, req: Request, handler: object) -> object:
         return handler
 
-    def post_process_request(self, req, template, data, metadata):
+    def post_process_request(
+        self, req: Request, template: str | None, data: dict[str, object], metadata: object
+    ) -> tuple[str | None, dict[str, object], object]:
         path = req.path_info
         admin_page = path == "/admin" or path.startswith("/admin/")
         if template and admin_page and "TRAC_ADMIN" in req.perm:

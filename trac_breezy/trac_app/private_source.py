@@ -15,11 +15,10 @@ logged-in users get what the other policies (and AUTHZ_FILE) give them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from trac.config import BoolOption
 from trac.core import Component, implements
-from trac.perm import IPermissionPolicy
+from trac.perm import IPermissionPolicy, PermissionCache
+from trac.resource import Resource
 
 POLICY = "PrivateSourcePolicy"
 # Every permission behind a page that shows what a branch holds (Trac 1.6:
@@ -41,7 +40,9 @@ class PrivateSourcePolicy(Component):
         the shared trac.ini sets it). False: Trac's source views need a login.""",
     )
 
-    def check_permission(self, action: str, username: str, resource: Any, perm: Any) -> Any:
+    def check_permission(
+        self, action: str, username: str, resource: Resource | None, perm: PermissionCache
+    ) -> bool | None:
         if username == "anonymous" and action in SOURCE_ACTIONS and not self.anonymous_read:
             return False
         return None

@@ -22,16 +22,31 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
+from breezy.branch import Branch
 from trac.env import open_environment
 from trac.versioncontrol.api import RepositoryManager
 
 from trac_breezy import log
 from trac_breezy.setenv import TRAC_ENV_PARENT_DIR_KEY, SmartServerEnviron
 
-if TYPE_CHECKING:  # only its shape: Trac's side never loads the smart server
-    from trac_breezy.smart_server.tip_changes import TipChange
+
+class TipChange(Protocol):
+    """What the announcer reads of `smart_server.tip_changes.TipChange`.
+
+    Only its shape: Trac's side never imports the smart server.
+    """
+
+    @property
+    def branch_path(self) -> str: ...
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+    @property
+    def has_new_tip(self) -> bool: ...
+    def new_revisions(self, open_branch: Callable[[str], Branch]) -> tuple[bytes, ...]: ...
+
 
 _lock = threading.Lock()
 _pending: list[threading.Thread] = []

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import trac.about
+from trac.env import Environment
 
 # Option names that hold secrets: passwords, secrets, tokens, keys (api_key, ...).
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|(^|[_.-])key$)", re.IGNORECASE)
@@ -45,7 +46,7 @@ def hide() -> None:
     if getattr(original, "masks", False):
         return
 
-    def get_configinfo(env: Any) -> list[dict[str, Any]]:
+    def get_configinfo(env: Environment) -> list[dict[str, Any]]:
         return masked(original(env))
 
     get_configinfo.masks = True  # type: ignore[attr-defined]

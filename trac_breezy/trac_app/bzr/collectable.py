@@ -41,7 +41,7 @@ ParentMap = dict[Any, Any]
 _done: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _weak_parent_map(repository: Any) -> Callable[[Any], ParentMap]:
+def _weak_parent_map(repository: PackRepository) -> Callable[[Any], ParentMap]:
     """What Breezy's provider calls, reaching `repository` through a weak reference."""
     # The same method PackRepository.__init__ hands its provider: without
     # fallbacks when the format stacks, else the repository's own lookup.
@@ -58,7 +58,7 @@ def _weak_parent_map(repository: Any) -> Callable[[Any], ParentMap]:
     return parent_map
 
 
-def make_collectable(repository: Any) -> None:
+def make_collectable(repository: object) -> None:
     """Let the collector free `repository` (and its fallbacks) once unused."""
     if not isinstance(repository, PackRepository) or repository in _done:
         return
@@ -77,9 +77,11 @@ def make_collectable(repository: Any) -> None:
 
 def _classes(base: type) -> set[type]:
     """`base` and its subclasses (the formats imported so far)."""
-    found, todo = {base}, [base]
+    found: set[type] = {base}
+    todo: list[type] = [base]
     while todo:
-        for sub in todo.pop().__subclasses__():
+        subclasses: list[type] = todo.pop().__subclasses__()
+        for sub in subclasses:
             if sub not in found:
                 found.add(sub)
                 todo.append(sub)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breezy import errors as bzr_errors
 from breezy import urlutils
@@ -42,6 +42,10 @@ from breezy.bzr import BzrProber
 from breezy.bzr.branch import BranchReferenceFormat
 from breezy.controldir import ControlDir
 from breezy.transport import get_transport_from_path
+
+if TYPE_CHECKING:  # Breezy's classes, for their types only
+    from breezy.branch import Branch
+    from breezy.repository import Repository
 
 # References and stacked-on branches followed from one branch, at most.
 MAX_HOPS = 8
@@ -60,7 +64,7 @@ def inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
-def open_branch(path: str, root: str, follow: FollowCheck | None = None) -> Any:
+def open_branch(path: str, root: str, follow: FollowCheck | None = None) -> Branch:
     """The branch at `path`, with its repository and fallbacks, all inside `root`.
 
     `follow`, if given, must also let each branch lead to the next (the
@@ -98,7 +102,7 @@ def rule_check(tree_root: str, rules_of: Callable[[], Any]) -> FollowCheck:
     return check
 
 
-def _open(path: str, root: str, hops: int, follow: FollowCheck | None = None) -> Any:
+def _open(path: str, root: str, hops: int, follow: FollowCheck | None = None) -> Branch:
     """`open_branch`, `hops` references or stackings away from the branch asked for.
 
     The branch format is read once and decides: a reference is followed
@@ -121,7 +125,7 @@ def _open(path: str, root: str, hops: int, follow: FollowCheck | None = None) ->
         return _open(target, root, hops + 1, follow)
     repository = controldir.find_repository()
     _check_repository(repository, root)
-    branch = branch_format.open(
+    branch: Branch = branch_format.open(
         controldir, _found=True, ignore_fallbacks=True, found_repository=repository
     )
     stacked_on = _stacked_on(branch)
@@ -159,7 +163,7 @@ def _real_place(path: str, root: str) -> str:
 
 def _local_target(url: str, root: str, relation: str) -> str:
     """The local path a reference or stacked-on `url` names, if it stays inside `root`."""
-    path = None
+    path: str | None = None
     if url.startswith("file://"):
         try:
             path = urlutils.local_path_from_url(url)
@@ -170,7 +174,7 @@ def _local_target(url: str, root: str, relation: str) -> str:
     return path
 
 
-def _stacked_on(branch: Any) -> str | None:
+def _stacked_on(branch: Branch) -> str | None:
     """The URL a branch is stacked on, joined to its location; None if not stacked."""
     try:
         url = branch.get_stacked_on_url()
@@ -183,7 +187,7 @@ def _stacked_on(branch: Any) -> str | None:
     return urlutils.join(branch.base, url)
 
 
-def _check_repository(repository: Any, root: str) -> None:
+def _check_repository(repository: Repository, root: str) -> None:
     """Refuse a repository outside `root`, but for a shared one of a folder holding root."""
     folder = os.path.realpath(repository.user_transport.local_abspath("."))
     control = os.path.realpath(repository.control_transport.local_abspath("."))

@@ -44,6 +44,7 @@ from trac_breezy.authz import rule_file
 from trac_breezy.trac_app.bzr.caches import LRU, process_cache
 from trac_breezy.trac_app.bzr.confinement import FollowCheck, rule_check
 from trac_breezy.trac_app.bzr.naming import inside_tree, is_head
+from trac_breezy.trac_app.bzr.node import BzrChangeset
 from trac_breezy.trac_app.bzr.repository import REPOS_TYPE, BzrRepository
 
 __all__ = [
@@ -71,24 +72,24 @@ class BzrCachedRepository(CachedRepository):
 
     repos: BzrRepository
 
-    def normalize_rev(self, rev: Any) -> str | None:
+    def normalize_rev(self, rev: object) -> str | None:
         if is_head(rev):
             return self.get_youngest_rev()
         return self.repos.normalize_rev(rev)
 
-    def display_rev(self, rev: Any) -> str | None:
+    def display_rev(self, rev: object) -> str | None:
         return self.repos.display_rev(self.normalize_rev(rev))
 
-    def short_rev(self, rev: Any) -> str | None:
+    def short_rev(self, rev: object) -> str | None:
         return self.repos.short_rev(self.normalize_rev(rev))
 
     def get_youngest_rev(self) -> str | None:
         return CachedRepository.get_youngest_rev(self) or None
 
-    def get_changeset(self, rev: Any) -> BzrCachedChangeset:
+    def get_changeset(self, rev: object) -> BzrCachedChangeset:
         return BzrCachedChangeset(self, self.normalize_rev(rev), self.env)
 
-    def child_revs(self, rev: Any) -> list[str]:
+    def child_revs(self, rev: object) -> list[str]:
         return self.repos.child_revs(rev)
 
     def sync(self, feedback: Callable[[str], None] | None = None, clean: bool = False) -> None:
@@ -131,10 +132,12 @@ class BzrCachedChangeset(CachedChangeset):
     """A cached changeset that still asks the branch for branches and tags."""
 
     def get_branches(self) -> list[tuple[str, bool]]:
-        return self.repos.repos.get_changeset(self.rev).get_branches()
+        changeset: BzrChangeset = self.repos.repos.get_changeset(self.rev)
+        return changeset.get_branches()
 
     def get_tags(self) -> list[str]:
-        return self.repos.repos.get_changeset(self.rev).get_tags()
+        changeset: BzrChangeset = self.repos.repos.get_changeset(self.rev)
+        return changeset.get_tags()
 
 
 # -- Components --------------------------------------------------------------
@@ -178,7 +181,9 @@ class BzrConnector(Component):
     def get_supported_types(self) -> Iterator[tuple[str, int]]:
         yield REPOS_TYPE, 8
 
-    def get_repository(self, repos_type: str, repos_dir: str, params: dict[str, Any]) -> Repository:
+    def get_repository(
+        self, repos_type: str, repos_dir: str, params: dict[str, object]
+    ) -> Repository:
         if not inside_tree(repos_dir, self.tree_root):
             name = params.get("name") or "(default)"
             raise InvalidRepository(

@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from breezy.bzr.groupcompress import GroupCompressVersionedFiles, decode_base128_int
+from breezy.bzr.groupcompress import GroupCompressVersionedFiles, decode_base128_int  # type: ignore[attr-defined]
 
 CHUNK = 64 * 1024
 _GROUP_HEADER = b"gcb1z\n"  # a zlib-compressed group (Breezy's "gcb1l" is lzma)
@@ -61,7 +61,7 @@ def _breezy_pieces(repository: Any, key: TextKey) -> Iterator[bytes]:
 # -- Fulltexts straight from the pack file -----------------------------------
 
 
-def _fulltext_pieces(texts: Any, key: TextKey) -> Iterator[bytes] | None:
+def _fulltext_pieces(texts: object, key: TextKey) -> Iterator[bytes] | None:
     """The pieces of a fulltext inflated from its pack file; None: ask Breezy."""
     place = _locate(texts, key)
     if place is None:
@@ -86,7 +86,7 @@ def _fulltext_pieces(texts: Any, key: TextKey) -> Iterator[bytes] | None:
     return _read_out(source, group, size)
 
 
-def _locate(texts: Any, key: TextKey) -> tuple[str, int, int, int] | None:
+def _locate(texts: object, key: TextKey) -> tuple[str, int, int, int] | None:
     """(pack file, offset of the group's record, start and end of the text in the group)."""
     if not isinstance(texts, GroupCompressVersionedFiles):
         return None
@@ -129,6 +129,8 @@ def _fulltext_size(group: _Inflated, start: int, end: int) -> int | None:
     head = group.read(min(6, end - start))  # kind and a base-128 length
     if head[:1] != _FULLTEXT:
         return None
+    size: int
+    length_bytes: int
     size, length_bytes = decode_base128_int(head[1:])
     content_start = start + 1 + length_bytes
     if content_start + size != end:
@@ -204,7 +206,7 @@ class _Pieces(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int:  # any writable buffer (io.RawIOBase)
         while not self._current:
             piece = next(self._rest, None)
             if piece is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 from trac.core import TracError
@@ -37,7 +37,7 @@ def _translating(func: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isgeneratorfunction(func):
 
         @functools.wraps(func)
-        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             try:
                 return (yield from func(*args, **kwargs))
             except BzrStorageError as e:

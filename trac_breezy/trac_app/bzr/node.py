@@ -12,15 +12,19 @@ A branch of a folder of branches that cannot be opened, or is refused
 because it leads outside the repository directory, shows as an empty
 directory whose ``bzr:error`` property says why; it is logged once per
 request in Trac's log.
+
+What they ask of their repository is the `Repos` protocol below (the
+history's `Revisions` and a few more): see `history` for why a protocol.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from trac.util.datefmt import utc
 from trac.versioncontrol.api import Changeset, Node
@@ -30,8 +34,32 @@ from trac_breezy.trac_app.bzr.errors import translates_storage_errors
 from trac_breezy.trac_app.bzr.naming import norm_path, trac_path
 from trac_breezy.trac_app.bzr.storage import NULL_REVISION, BranchHandle, Entry, RevInfo, join_path
 
-if TYPE_CHECKING:
-    from trac_breezy.trac_app.bzr.repository import BzrRepository
+
+class Repos(history.Revisions, Protocol):
+    """What nodes and changesets ask of their repository (`BzrRepository`)."""
+
+    multi: bool  # a folder of branches, not one branch
+    log: logging.Logger  # Trac's log of the project
+    reponame: str
+
+    @property
+    def handles(self) -> Mapping[str, BranchHandle]:
+        """The branches, by their path in the repository."""
+        ...
+
+    def home(self, revid: bytes) -> BranchHandle:
+        """The branch a revision is shown in."""
+        ...
+
+    def folder_children(self, path: str, revid: bytes | None) -> Iterator[BzrNode]:
+        """The branches and folders of branches right below a folder."""
+        ...
+
+    def node_in(self, handle: BranchHandle, revid: bytes, inner: str) -> BzrNode:
+        """The node at `inner` in `handle` at `revid`."""
+        ...
+
+    def get_node(self, path: str | None, rev: object = None) -> BzrNode: ...
 
 
 # Handles (one request each) whose error has been logged.
@@ -43,7 +71,7 @@ def revision_date(info: RevInfo) -> datetime:
     return datetime.fromtimestamp(info.timestamp, utc)
 
 
-def log_error_once(repos: BzrRepository, handle: BranchHandle) -> None:
+def log_error_once(repos: Repos, handle: BranchHandle) -> None:
     """Put why a branch cannot be shown into Trac's log, once per request."""
     if handle.error is not None and handle not in _logged_errors:
         _logged_errors.add(handle)
@@ -56,7 +84,7 @@ class BzrNode(Node):
 
     def __init__(
         self,
-        repos: BzrRepository,
+        repos: Repos,
         path: str,
         rev: str | None,
         kind: str,
@@ -75,7 +103,7 @@ class BzrNode(Node):
         if handle is not None:
             log_error_once(repos, handle)
 
-    repos: BzrRepository
+    repos: Repos
 
     @property
     def _bare(self) -> str:
@@ -83,9 +111,9 @@ class BzrNode(Node):
 
     # where and when
 
-    @property  # type: ignore[override]
+    @property
     def created_rev(self) -> str | None:
-        return self.repos._rev(self._created_revid())
+        return self.repos.rev_string(self._created_revid())
 
     def _created_revid(self) -> bytes | None:
         if self._created is None:
@@ -98,7 +126,7 @@ class BzrNode(Node):
             return None
         if handle is None:  # the newest branch state under a folder of branches
             states = [node.revid for node in self.get_entries() if node.revid is not None]
-            return max(states, key=self.repos._multi_index().pos.__getitem__, default=None)
+            return max(states, key=self.repos.multi_index().pos.__getitem__, default=None)
         if not self.inner:
             return revid
         if self.isfile:
@@ -110,7 +138,7 @@ class BzrNode(Node):
         created = self._created_revid()
         if created is None:
             return None
-        return revision_date((self.handle or self.repos._home(created)).revinfo(created))
+        return revision_date((self.handle or self.repos.home(created)).revinfo(created))
 
     # content
 
@@ -171,7 +199,7 @@ class BzrNode(Node):
             return
         handle = self.handle
         if handle is None:
-            yield from self.repos._virtual_children(self._bare, self.revid)
+            yield from self.repos.folder_children(self._bare, self.revid)
             return
         if self.revid is None or (self.entry is not None and self.entry.kind == "tree-reference"):
             return  # an empty branch, or a nested tree this backend does not enter
@@ -189,7 +217,7 @@ class BzrNode(Node):
     def child(self, rel: str) -> BzrNode:
         handle = self.handle
         assert handle is not None and self.revid is not None
-        return self.repos._node_in(handle, self.revid, join_path(self.inner, rel))
+        return self.repos.node_in(handle, self.revid, join_path(self.inner, rel))
 
     # history
 
@@ -216,27 +244,27 @@ class BzrNode(Node):
         handle = self.handle
         if not self.isfile or handle is None or self.revid is None:
             return []
-        return [self.repos._rev(revid) or "" for revid in handle.annotate(self.revid, self.inner)]
+        return [
+            self.repos.rev_string(revid) or "" for revid in handle.annotate(self.revid, self.inner)
+        ]
 
 
 @translates_storage_errors
 class BzrChangeset(Changeset):
     """A Bazaar revision; its changes are against its first (left) parent."""
 
-    def __init__(
-        self, repos: BzrRepository, handle: BranchHandle, revid: bytes, info: RevInfo
-    ) -> None:
+    def __init__(self, repos: Repos, handle: BranchHandle, revid: bytes, info: RevInfo) -> None:
         self.handle = handle
         self.revid = revid
         self.info = info
-        rev = repos._rev(revid)
+        rev = repos.rev_string(revid)
         super().__init__(repos, rev, info.message, info.author, revision_date(info))
 
-    repos: BzrRepository
+    repos: Repos
 
     def get_changes(self) -> Iterator[tuple[str, str, str, str | None, str | None]]:
         handle = self.handle
-        parent = self.repos._rev(handle.index.first_parent(self.revid))
+        parent = self.repos.rev_string(handle.index.first_parent(self.revid))
         prefix = handle.relpath
         for change in sorted(handle.changes(self.revid), key=lambda c: (c.path, c.change)):
             # change.kind and change.change are equal to Trac's kinds
@@ -248,7 +276,7 @@ class BzrChangeset(Changeset):
                 yield join_path(prefix, change.path), change.kind, change.change, base, parent
 
     def get_properties(self) -> dict[str, Any]:
-        info, index, rev_of = self.info, self.handle.index, self.repos._rev
+        info, index, rev_of = self.info, self.handle.index, self.repos.rev_string
         props: dict[str, Any] = {}
         parents = index.parents.get(self.revid, ())
         if len(parents) > 1:
@@ -275,7 +303,7 @@ class BzrChangeset(Changeset):
             return []
         return [
             (handle.relpath, handle.tip == self.revid)
-            for handle in self.repos._handles.values()
+            for handle in self.repos.handles.values()
             if handle.tip != NULL_REVISION and self.revid in handle.index
         ]
 

@@ -29,10 +29,13 @@ import posixpath
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from breezy import errors as bzr_errors
-from breezy.revision import NULL_REVISION
+from breezy.branch import Branch
+from breezy.bzr.inventorytree import InventoryRevisionTree
+from breezy.repository import Repository
+from breezy.revision import NULL_REVISION as NULL_REVISION  # re-exported: node, folders
 
 from trac_breezy.bzr_formats import register_all
 from trac_breezy.trac_app.bzr import collectable, confinement, content
@@ -123,7 +126,7 @@ class Entry(NamedTuple):
     file_id: bytes | None
 
     @classmethod
-    def of(cls, entry: Any) -> Entry:
+    def of(cls, entry: Any) -> Entry:  # an inventory entry of any kind (no common type)
         return cls(
             entry.kind,
             entry.revision,
@@ -158,7 +161,7 @@ _fileinfo_cache: LRU[tuple[str, bytes, bytes], tuple[str, bytes | None, str]] = 
     50_000
 )
 _tip_cache: LRU[str, tuple[TipKey, bytes, str]] = process_cache(4096)
-_tags_cache: LRU[str, tuple[StatKey, dict[bytes, list[str]]]] = process_cache(4096)
+_tags_cache: LRU[str, tuple[StatKey, dict[bytes, set[str]]]] = process_cache(4096)
 
 
 def _stat_key(path: str, name: str = "last-revision") -> StatKey | None:
@@ -249,21 +252,22 @@ class BranchHandle:
         self.relpath = relpath
         self.follow = follow  # the access rules for references and stacking (confinement)
         self.error: str | None = None  # why the branch cannot be shown
-        self._branch: Any = None
+        self._branch: Branch | None = None
         self._tip: bytes | None = None
         self._repo_key: str | None = None
         self._index: BranchIndex | None = None
-        self._trees: dict[bytes, Any] = {}
-        self._tags: dict[bytes, list[str]] | None = None
+        self._trees: dict[bytes, InventoryRevisionTree] = {}
+        self._tags: dict[bytes, set[str]] | None = None
 
     # opening
 
     @property
-    def branch(self) -> Any:
+    def branch(self) -> Branch:
         if self.error is not None:
             raise CannotOpenBranch(self.error)
         if self._branch is None:
             self._open()
+        assert self._branch is not None
         return self._branch
 
     def _open(self) -> None:
@@ -290,7 +294,7 @@ class BranchHandle:
                 raise
         self._branch = branch
 
-    def _read_tip(self, branch: Any) -> None:
+    def _read_tip(self, branch: Branch) -> None:
         # lock_read() loaded the repository's pack list just before the tip
         # is read here; a push finishing in between leaves a tip whose
         # revisions are not visible yet, so look once more.  The tip file is
@@ -343,7 +347,7 @@ class BranchHandle:
         return self._state()[1]
 
     @property
-    def repository(self) -> Any:
+    def repository(self) -> Repository:
         return self.branch.repository
 
     def close(self) -> None:
@@ -406,7 +410,7 @@ class BranchHandle:
     def revinfo(self, revid: bytes) -> RevInfo:
         return self.revinfos([revid])[revid]
 
-    def tags(self) -> dict[bytes, list[str]]:
+    def tags(self) -> dict[bytes, set[str]]:
         """Tag names by revision-id, without opening the branch if unchanged."""
         if self._tags is None and self.tip == NULL_REVISION:
             self._tags = {}  # an empty branch, or one that cannot be opened
@@ -427,11 +431,11 @@ class BranchHandle:
 
     # trees
 
-    def tree(self, revid: bytes) -> Any:
+    def tree(self, revid: bytes) -> InventoryRevisionTree:
         tree = self._trees.get(revid)
         if tree is None:
             with _reading(self.path):
-                tree = self.repository.revision_tree(revid)
+                tree = cast("InventoryRevisionTree", self.repository.revision_tree(revid))
             if len(self._trees) > 64:
                 self._trees.clear()
             self._trees[revid] = tree
@@ -480,7 +484,7 @@ class BranchHandle:
 
     def file_sha1(self, revid: bytes, relpath: str) -> str:
         with _reading(self.path):
-            return self.tree(revid).get_file_sha1(relpath)
+            return cast(str, self.tree(revid).get_file_sha1(relpath))
 
     def annotate(self, revid: bytes, relpath: str) -> list[bytes]:
         """The revision-id that last changed each line of a file."""
@@ -555,7 +559,7 @@ class BranchHandle:
         """Revisions of the previous versions of a file in the per-file graph."""
         key = (file_id, revid)
         with _reading(self.path):
-            parent_map = self.repository.texts.get_parent_map([key])
+            parent_map = self.repository.texts.get_parent_map([key])  # type: ignore[attr-defined]
         pos = self.index.pos
         return tuple(p[-1] for p in parent_map.get(key) or () if p[-1] in pos)
 

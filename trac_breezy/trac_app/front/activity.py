@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from trac.core import TracError
+from trac.env import Environment
 from trac.perm import PermissionCache
 from trac.util.datefmt import from_utimestamp
 from trac.util.text import obfuscate_email_address, shorten_line
@@ -63,7 +63,7 @@ _WIKI_EDITS = _RowKind(
 )
 
 
-def latest_row(env: Any, perm: PermissionCache, href: Href, kind: _RowKind) -> Event | None:
+def latest_row(env: Environment, perm: PermissionCache, href: Href, kind: _RowKind) -> Event | None:
     """The newest change of `kind` that `perm` lets be seen."""
     for resource_id, detail, time, author in env.db_query(kind.sql, (_CANDIDATES,)):
         if kind.action in perm(kind.realm, resource_id):
@@ -78,7 +78,7 @@ def latest_row(env: Any, perm: PermissionCache, href: Href, kind: _RowKind) -> E
 
 
 def latest_changesets(
-    env: Any, perm: PermissionCache, href: Href, reponames: Iterable[str]
+    env: Environment, perm: PermissionCache, href: Href, reponames: Iterable[str]
 ) -> Iterator[Event]:
     """The newest changeset of each repository (that can be read)."""
     manager = RepositoryManager(env)
@@ -103,7 +103,7 @@ def latest_changesets(
         )
 
 
-def latest(env: Any, href: Href, reponames: Iterable[str]) -> Event | None:
+def latest(env: Environment, href: Href, reponames: Iterable[str]) -> Event | None:
     """The newest change in the project that `anonymous` may see, if any."""
     perm = PermissionCache(env, "anonymous")
     candidates = [

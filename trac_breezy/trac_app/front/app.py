@@ -14,17 +14,17 @@ from `SetEnv` (`trac_breezy.setenv.PagesEnviron`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from trac_breezy.setenv import REALM, PagesEnviron
 from trac_breezy.trac_app.front import access, folders, projects
 from trac_breezy.trac_app.front.render import render
 from trac_breezy.trac_app.front.urls import Site
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-StartResponse = Callable[..., Any]
+WSGIApp = WSGIApplication
 # Trac's common static files, which Apache serves below any project's path.
 CHROME = "{trac_url}/_/chrome/common"
 
@@ -51,7 +51,7 @@ def not_allowed(start_response: StartResponse) -> list[bytes]:
 def front_page(trac: WSGIApp) -> WSGIApp:
     """Trac, with the front page at its root instead of Trac's project index."""
 
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") not in ("", "/"):
             return trac(environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -107,7 +107,7 @@ def needs_login(
     return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
-def folder_pages(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+def folder_pages(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """The page of a folder of the Bazaar tree (directory URLs only)."""
     if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
         return not_allowed(start_response)

@@ -27,9 +27,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from trac.env import open_environment
+from trac.env import Environment, open_environment
 from trac.perm import PermissionCache
 from trac.util.concurrency import get_thread_id
 from trac.util.text import exception_to_unicode
@@ -137,7 +136,7 @@ def seen_by(repos: Repository, who: Visitor) -> Repository | None:
 
 
 def repositories(
-    env: Any, bzr_root: str, href: Href, who: Visitor = EVERYONE
+    env: Environment, bzr_root: str, href: Href, who: Visitor = EVERYONE
 ) -> tuple[Repository, ...]:
     """The project's visible `bzr` repositories, by name (the default first),
     with what `who` may read of them."""
@@ -168,7 +167,9 @@ def links(perm: PermissionCache, href: Href, has_source: bool) -> tuple[tuple[st
     )
 
 
-def summarize(slug: str, env: Any, trac_url: str, bzr_root: str, authz_file: str = "") -> Project:
+def summarize(
+    slug: str, env: Environment, trac_url: str, bzr_root: str, authz_file: str = ""
+) -> Project:
     href = Href(trac_url)(slug)
     project_href = Href(href)
     perm = PermissionCache(env, "anonymous")
