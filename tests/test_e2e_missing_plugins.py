@@ -72,7 +72,7 @@ def test_the_admin_page_names_what_the_image_lacks(old_host: Stack):
         "plugins/old_macro.py: does not compile under Python 3.",
     ):
         assert shown.count(notice) == 1, (notice, shown)
-    assert shown.count("install a Python 3 release of the plugin (README, Plugins)") == 4, shown
+    assert shown.count("install a Python 3 release of the plugin (docs/plugins.md)") == 4, shown
     # Once a page, on every admin page; not on the project's other pages.
     status, panel = admin.open("/admin/general/basics")
     assert status == 200 and " ".join(warnings(panel)) == shown

@@ -122,7 +122,7 @@ def test_notices_of_an_opened_environment(old_env: Path, tmp_path: Path):
     lines = notices(env)  # Trac's configuration keeps option names in lower case
     assert lines[:4] == [
         f"[components] {rule} = enabled: no component of this image matches (a plugin it "
-        "does not have); install a Python 3 release of the plugin (README, Plugins), or "
+        "does not have); install a Python 3 release of the plugin (docs/plugins.md), or "
         "remove the rule"
         for rule in (
             "acct_mgr.*",

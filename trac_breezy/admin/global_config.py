@@ -173,7 +173,7 @@ def update_project(
         outcome.changes.append(
             "removed its own [components] "
             + ", ".join(unlocked)
-            + ": those admin panels stay off in every project (README: Plugins)"
+            + ": those admin panels stay off in every project (docs/plugins.md)"
         )
     if base_url and not own.get("trac", "base_url", fallback=""):
         url = f"{base_url.rstrip('/')}/{env_path.name}"

@@ -233,7 +233,7 @@ def email_address(value: str) -> str | None:
     return None
 
 
-# Trac's admin panels that no project may turn on (README: Plugins): the
+# Trac's admin panels that no project may turn on (docs/plugins.md): the
 # plugin upload runs any project admin's code as the servers' user, and the
 # log panel writes Trac's log to any file that user may write (another
 # project's trac.ini, a branch). In Trac's spelling of `[components]` rules
@@ -271,7 +271,7 @@ def component_rules(value: str) -> str | None:
     if locked:
         return (
             f"names {', '.join(locked)}, which stays off in every project (it lets a project "
-            "admin run code or write files as the servers' user, README: Plugins); remove it"
+            "admin run code or write files as the servers' user, docs/plugins.md); remove it"
         )
     return None
 

@@ -155,7 +155,7 @@ def split_name(variable: str) -> tuple[str, str] | str:
     if section == "components" and turns_on_locked(option):
         return (
             f"{variable}: {option} stays off in every project (it lets a project admin run "
-            "code or write files as the servers' user, README: Plugins); unset it"
+            "code or write files as the servers' user, docs/plugins.md); unset it"
         )
     if (section, option) in OWNED:
         owner = OWNED[(section, option)]

@@ -32,7 +32,7 @@ from trac.util import as_bool
 from trac.web.api import IRequestFilter, Request
 from trac.web.chrome import add_warning
 
-PLUGINS_HELP = "install a Python 3 release of the plugin (README, Plugins)"
+PLUGINS_HELP = "install a Python 3 release of the plugin (docs/plugins.md)"
 THIS_PYTHON = "{}.{}".format(*sys.version_info)
 
 
