@@ -7,11 +7,10 @@ import configparser
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from old_host import host_brz
 from old_trac import (
     add_failing_plugin,
     add_python2_egg,
@@ -213,26 +212,16 @@ def test_clean_project_has_nothing_to_do(tmp_path, tree):
     assert all(f.action is not Action.REPAIR for f in planned.findings)
 
 
-def brz(*args: str, cwd: Path | None = None) -> None:
-    subprocess.run(
-        [str(Path(sys.executable).with_name("brz")), *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        env={**os.environ, "BRZ_EMAIL": "Old Host <old@example.org>", "BRZ_LOG": os.devnull},
-    )
-
-
 def test_an_old_host_moves_in(tmp_path, tree, capsys):
     """The issue's host: Trac 1.0 from Windows logging to a log/ never copied,
     with a git repository and AccountManager; Trac 1.0 with a repeated option;
     Trac 1.2 with XML-RPC and a repeated section; Trac 0.12 served by TracBzr
     with a Python 2 egg. Every one is served, none by hand."""
     branch = tree / "arduino" / "trunk"
-    brz("init", "--format=pack-0.92", "--create-prefix", str(branch))
+    host_brz("init", "--format=pack-0.92", "--create-prefix", str(branch))
     (branch / "README").write_text("old\n")
-    brz("add", cwd=branch)
-    brz("commit", "-m", "from the old host", cwd=branch)
+    host_brz("add", cwd=branch)
+    host_brz("commit", "-m", "from the old host", cwd=branch)
     arduino, svn, rpc, tracbzr = (tmp_path / n for n in ("arduino", "svn", "rpc", "tracbzr"))
     make_old_environment(arduino, version=29)
     windows_paths(arduino)
