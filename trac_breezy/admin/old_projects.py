@@ -21,7 +21,6 @@ Trac's upgrade) is reported too, and left to `upgrade` or to a person.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from trac_breezy.admin import ini_repair
 from trac_breezy.admin.findings import Action, Finding
 from trac_breezy.admin.ini_repair import IniError, IniText, repaired
 from trac_breezy.admin.trac_env import COMPONENTS
+from trac_breezy.admin.upgrade import timestamp
 from trac_breezy.trac_app import missing_plugins
 
 INI = Path("conf", "trac.ini")
@@ -58,10 +58,6 @@ class Plan:
 
     def add(self, action: Action, text: str) -> None:
         self.findings.append(Finding(f"project {self.name}", action, text))
-
-
-def timestamp() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def plan(env_path: Path, bzr_root: Path, current_version: int | None = None) -> Plan:
